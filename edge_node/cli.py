@@ -1,0 +1,233 @@
+"""``edge-node`` command line: init, up, serve, users, catalog, config."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from logging.handlers import RotatingFileHandler
+
+import click
+
+from edge_node import __version__
+from edge_node.config import OPTIONS, ConfigError, load_config
+from edge_node.domain.catalog_formats import CatalogError
+from edge_node.domain.clock import now_utc
+from edge_node.lock import HomeLock, HomeLocked
+
+
+def _cfg(ctx: click.Context, **overrides):
+    try:
+        return load_config(ctx.obj["home"], overrides=overrides)
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration error: {exc}") from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", type=click.Path(file_okay=False), default=None,
+              help="Node home folder (env EDGE_NODE_HOME, default ./edge-home).")
+@click.version_option(__version__, prog_name="edge-node")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None) -> None:
+    """Commune edge node: offline One-stop dossier handling."""
+    ctx.ensure_object(dict)
+    ctx.obj["home"] = home
+
+
+def _print_init(cfg, result) -> None:
+    from edge_node.services.node import InitResult
+
+    assert isinstance(result, InitResult)
+    if result.created_home:
+        click.echo(f"Created node home {cfg.home}")
+    if result.seeded_procedures:
+        click.echo(f"Imported the seed catalog: {result.seeded_procedures} procedures")
+    if result.admin_password:
+        click.echo("")
+        click.echo("First login (shown only once; you must change it at first login):")
+        click.echo("  username: admin")
+        click.echo(f"  password: {result.admin_password}")
+        click.echo("")
+
+
+def _url(cfg) -> str:
+    host = "127.0.0.1" if cfg.host in ("0.0.0.0", "::", "") else cfg.host
+    return f"http://{host}:{cfg.port}/"
+
+
+@cli.command()
+@click.pass_context
+def init(ctx: click.Context) -> None:
+    """Create the home (config, database, seed catalog, first admin) if missing."""
+    from edge_node.services.node import init_home
+
+    cfg = _cfg(ctx)
+    try:
+        result = init_home(cfg)
+    except OSError as exc:
+        raise click.ClickException(f"cannot create the home {cfg.home}: {exc}") from None
+    _print_init(cfg, result)
+    click.echo(f"Start the node with: edge-node --home {cfg.home} serve   → {_url(cfg)}")
+
+
+def _setup_logging(cfg) -> None:
+    cfg.log_dir.mkdir(parents=True, exist_ok=True)
+    handler = RotatingFileHandler(cfg.log_dir / "edge-node.log", maxBytes=5_000_000,
+                                  backupCount=5, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.setLevel(cfg.log_level.upper())
+    root.addHandler(handler)
+
+
+def _serve(cfg) -> None:
+    import waitress
+
+    from edge_node.web.app import create_app
+
+    try:
+        lock = HomeLock(cfg.lock_path).acquire()
+    except HomeLocked as exc:
+        pid = f" (process {exc})" if str(exc) else ""
+        raise click.ClickException(
+            f"another edge-node is already serving the home {cfg.home}{pid}. "
+            "Stop it first, or use another --home.") from None
+    try:
+        _setup_logging(cfg)
+        app = create_app(cfg)
+        try:
+            server = waitress.create_server(app, host=cfg.host, port=cfg.port,
+                                            threads=cfg.threads, ident="edge-node")
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot listen on {cfg.host}:{cfg.port} ({exc.strerror}); is the port taken? "
+                "Choose another with --port.") from None
+        click.echo(f"Commune edge node {__version__} serving {cfg.home}")
+        click.echo(f"Open {_url(cfg)} in a browser. Press Ctrl+C to stop.", nl=True)
+        sys.stdout.flush()
+        try:
+            server.run()
+        except KeyboardInterrupt:
+            click.echo("Stopped.")
+        finally:
+            server.close()
+    finally:
+        lock.release()
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default 8080).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Serve the web interface with waitress."""
+    cfg = _cfg(ctx, host=host, port=port)
+    if not cfg.db_path.exists():
+        raise click.ClickException(f"no node home at {cfg.home}; run 'edge-node init' first "
+                                   "(or 'edge-node up').")
+    _serve(cfg)
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default 8080).")
+@click.pass_context
+def up(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Initialise the home when it is new, then serve."""
+    from edge_node.services.node import init_home
+
+    cfg = _cfg(ctx, host=host, port=port)
+    try:
+        result = init_home(cfg)
+    except OSError as exc:
+        raise click.ClickException(f"cannot create the home {cfg.home}: {exc}") from None
+    _print_init(cfg, result)
+    _serve(_cfg(ctx, host=host, port=port))
+
+
+def _open(cfg):
+    from edge_node.store.db import open_db
+
+    if not cfg.db_path.exists():
+        raise click.ClickException(f"no node home at {cfg.home}; run 'edge-node init' first.")
+    return open_db(cfg.db_path)
+
+
+@cli.group()
+def user() -> None:
+    """Manage accounts."""
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["admin", "clerk", "officer", "leader"]),
+              required=True)
+@click.option("--full-name", default="", help="Full name shown in the interface.")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from standard input instead of generating one.")
+@click.pass_context
+def user_add(ctx: click.Context, username: str, role: str, full_name: str,
+             password_stdin: bool) -> None:
+    """Create an account. Without --password-stdin a one-time password is printed."""
+    from edge_node.services import accounts
+
+    cfg = _cfg(ctx)
+    password = None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    db = _open(cfg)
+    try:
+        _, pw = accounts.create_user(db, username=username, role=role, full_name=full_name,
+                                     password=password, must_change=not password_stdin,
+                                     now=now_utc(), actor="cli")
+    except accounts.AccountError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        db.conn.close()
+    click.echo(f"Created {role} account '{username.strip().lower()}'.")
+    if not password_stdin:
+        click.echo(f"One-time password (change at first login): {pw}")
+
+
+@cli.group()
+def catalog() -> None:
+    """Manage the procedure catalog."""
+
+
+@catalog.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.pass_context
+def catalog_import(ctx: click.Context, file: str) -> None:
+    """Import (upsert by code) a catalog: edge-node JSON, TTHC reference JSON or LayThuTuc."""
+    from edge_node.services import catalog as catalog_service
+
+    cfg = _cfg(ctx)
+    db = _open(cfg)
+    try:
+        result = catalog_service.import_file(db, file, now=now_utc(), actor="cli")
+    except CatalogError as exc:
+        raise click.ClickException(f"catalog not imported ({exc}); the old catalog is "
+                                   "unchanged") from None
+    finally:
+        db.conn.close()
+    click.echo(f"Imported {result['procedures']} procedures ({result['format']}) as catalog "
+               f"version {result['version']}; {result['total']} procedures in total.")
+
+
+@cli.group()
+def config() -> None:
+    """Show the configuration."""
+
+
+@config.command("show")
+@click.pass_context
+def config_show(ctx: click.Context) -> None:
+    """Print every option's effective value and where it came from."""
+    cfg = _cfg(ctx)
+    click.echo(f"home = {cfg.home}")
+    for option in OPTIONS:
+        click.echo(f"{option.name} = {cfg.values[option.name]!r}    "
+                   f"# {option.type.__name__}, from {cfg.sources[option.name]}, env {option.env}")
+
+
+def main() -> None:
+    cli(prog_name="edge-node")

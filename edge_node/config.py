@@ -1,0 +1,169 @@
+"""One typed option spec for the node's configuration.
+
+Every option has a name, a type, a default, an environment variable and a
+description. Values come from (lowest to highest priority) the defaults,
+``config.toml`` in the home folder, then the environment. This is the only
+module that reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HOME_ENV = "EDGE_NODE_HOME"
+DEFAULT_HOME = "edge-home"
+CONFIG_FILE = "config.toml"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One configuration option."""
+
+    name: str
+    type: type
+    default: Any
+    env: str
+    description: str
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("host", str, "127.0.0.1", "EDGE_NODE_HOST",
+           "Address to listen on; 127.0.0.1 keeps the node on this PC only."),
+    Option("port", int, 8080, "EDGE_NODE_PORT", "TCP port of the web interface."),
+    Option("threads", int, 8, "EDGE_NODE_THREADS", "Worker threads of the waitress server."),
+    Option("agency_id", str, "DEM.00.00.Z00", "EDGE_NODE_AGENCY_ID",
+           "Electronic identifier of this One-stop (dossier code prefix). The default is a "
+           "visibly fake demo value until the province enrolls the node."),
+    Option("office_name", str, "Bộ phận Một cửa xã (bản dùng thử)", "EDGE_NODE_OFFICE_NAME",
+           "Name of the One-stop printed on forms."),
+    Option("authority_name", str, "ỦY BAN NHÂN DÂN XÃ (bản dùng thử)", "EDGE_NODE_AUTHORITY_NAME",
+           "Name of the governing People's Committee printed in form headers."),
+    Option("place_name", str, "Xã dùng thử", "EDGE_NODE_PLACE_NAME",
+           "Place name used in the date line of forms (e.g. 'Mường Phăng')."),
+    Option("working_hours", str, "07:00-11:30,13:30-17:00", "EDGE_NODE_WORKING_HOURS",
+           "Working sessions, e.g. '07:00-11:30,13:30-17:00' or seasonal "
+           "'04-16..10-15=07:00-11:30,13:30-17:00;10-16..04-15=07:30-12:00,13:30-17:00'."),
+    Option("session_idle_minutes", int, 60, "EDGE_NODE_SESSION_IDLE_MINUTES",
+           "Minutes of inactivity after which a browser session ends."),
+    Option("login_max_failures", int, 5, "EDGE_NODE_LOGIN_MAX_FAILURES",
+           "Failed logins in a row that lock an account."),
+    Option("lockout_minutes", int, 15, "EDGE_NODE_LOCKOUT_MINUTES",
+           "How long an account stays locked after too many failed logins."),
+    Option("api_token_hours", int, 12, "EDGE_NODE_API_TOKEN_HOURS",
+           "Lifetime of an API token from POST /api/v1/session."),
+    Option("log_level", str, "INFO", "EDGE_NODE_LOG_LEVEL", "Logging level."),
+)
+
+_BY_NAME = {o.name: o for o in OPTIONS}
+
+
+class ConfigError(ValueError):
+    """A configuration value has the wrong type or an unknown name."""
+
+
+def _coerce(option: Option, value: Any, source: str) -> Any:
+    if option.type is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{option.name} from {source}: expected an integer")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"{option.name} from {source}: expected an integer, got {value!r}") from None
+    if not isinstance(value, str):
+        raise ConfigError(f"{option.name} from {source}: expected text, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Config:
+    """Effective configuration of one node home."""
+
+    home: Path
+    values: dict[str, Any]
+    sources: dict[str, str]
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "edge-node.db"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.home / "edge-node.lock"
+
+    @property
+    def secret_key_path(self) -> Path:
+        return self.home / "secret_key"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+
+def resolve_home(home: str | os.PathLike | None = None) -> Path:
+    """Return the home folder: the argument, else ``EDGE_NODE_HOME``, else ``./edge-home``."""
+    chosen = home or os.environ.get(HOME_ENV) or DEFAULT_HOME
+    return Path(chosen).expanduser().resolve()
+
+
+def load_config(home: str | os.PathLike | None = None, overrides: dict | None = None,
+                environ: dict[str, str] | None = None) -> Config:
+    """Load the effective configuration of *home*.
+
+    :param overrides: values given on the command line; they win over everything.
+    :param environ: the environment to read (defaults to ``os.environ``).
+    """
+    env = os.environ if environ is None else environ
+    home_path = resolve_home(home)
+    values = {o.name: o.default for o in OPTIONS}
+    sources = {o.name: "default" for o in OPTIONS}
+    cfg_file = home_path / CONFIG_FILE
+    if cfg_file.exists():
+        try:
+            data = tomllib.loads(cfg_file.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{cfg_file}: not valid TOML ({exc})") from exc
+        for key, value in data.items():
+            if key not in _BY_NAME:
+                raise ConfigError(f"{cfg_file}: unknown option {key!r}")
+            values[key] = _coerce(_BY_NAME[key], value, str(cfg_file))
+            sources[key] = str(cfg_file)
+    for option in OPTIONS:
+        if option.env in env:
+            values[option.name] = _coerce(option, env[option.env], option.env)
+            sources[option.name] = f"env {option.env}"
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key not in _BY_NAME:
+            raise ConfigError(f"unknown option {key!r}")
+        values[key] = _coerce(_BY_NAME[key], value, "command line")
+        sources[key] = "command line"
+    return Config(home=home_path, values=values, sources=sources)
+
+
+def render_toml(values: dict[str, Any]) -> str:
+    """Render *values* as a commented ``config.toml``."""
+    lines = ["# Commune edge node configuration. Options: edge-node config show", ""]
+    for option in OPTIONS:
+        if option.name not in values:
+            continue
+        value = values[option.name]
+        lines.append(f"# {option.description}")
+        if option.type is int:
+            lines.append(f"{option.name} = {int(value)}")
+        else:
+            escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+            lines.append(f'{option.name} = "{escaped}"')
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,23 @@
+"""Dossier codes: ``{agency_id}-{yyMMdd}-{seq:04d}`` (ND 118 art 28).
+
+The node is the only issuer under its own agency identifier, so daily
+sequences never collide offline. After 9,999 dossiers a day the number
+simply grows to five digits.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+AGENCY_RE = re.compile(r"^[0-9A-Z]{3}\.[0-9A-Z]{2}\.[0-9A-Z]{2}\.[A-Z][0-9]{2}$")
+DOSSIER_CODE_RE = re.compile(AGENCY_RE.pattern[:-1] + r"-[0-9]{6}-[0-9]{4,}$")
+
+
+def dossier_code(agency_id: str, day: date, seq: int) -> str:
+    """Format a dossier code for the *seq*-th dossier of local *day*."""
+    if not AGENCY_RE.match(agency_id):
+        raise ValueError(f"bad agency identifier {agency_id!r}")
+    if seq < 1:
+        raise ValueError("sequence starts at 1")
+    return f"{agency_id}-{day:%y%m%d}-{seq:04d}"

@@ -1,0 +1,54 @@
+"""Setting up a node home: folders, config, schema, seed catalog, first admin."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edge_node.config import CONFIG_FILE, Config, render_toml
+from edge_node.domain.clock import now_utc
+from edge_node.services import accounts
+from edge_node.services import catalog as catalog_service
+from edge_node.store import catalog as catalog_store
+from edge_node.store import users as users_store
+from edge_node.store.db import open_db
+from edge_node.web.app import read_secret_key
+
+
+@dataclass
+class InitResult:
+    created_home: bool
+    seeded_procedures: int
+    admin_password: str | None
+
+
+def init_home(cfg: Config) -> InitResult:
+    """Create or complete a home; safe to run again (it only adds what is missing).
+
+    The first run writes ``config.toml``, creates the database, imports the
+    seed catalog and an ``admin`` account with a random one-time password,
+    which is returned so the caller can print it once.
+    """
+    created = not (cfg.home / CONFIG_FILE).exists()
+    cfg.home.mkdir(parents=True, exist_ok=True)
+    cfg.log_dir.mkdir(exist_ok=True)
+    if created:
+        keep = ("agency_id", "office_name", "authority_name", "place_name", "working_hours",
+                "host", "port")
+        (cfg.home / CONFIG_FILE).write_text(render_toml({k: cfg.values[k] for k in keep}),
+                                            encoding="utf-8")
+    read_secret_key(cfg)
+    db = open_db(cfg.db_path)
+    try:
+        seeded = 0
+        if catalog_store.count(db) == 0:
+            seeded = catalog_service.import_catalog(
+                db, catalog_service.seed_catalog_bytes(), now=now_utc(), actor="system",
+                source="seed")["procedures"]
+        password = None
+        if not users_store.list_all(db):
+            _, password = accounts.create_user(db, username="admin", role="admin",
+                                               full_name="Quản trị hệ thống", now=now_utc(),
+                                               actor="system")
+        return InitResult(created, seeded, password)
+    finally:
+        db.conn.close()

@@ -1,0 +1,148 @@
+"""Numbered schema migrations. Append only: never edit one that has shipped.
+
+Instants are UTC ISO 8601 text (``2026-12-03T06:12:00.123456Z``); money is
+integer đồng. No triggers: sqlite-utils' ``transform()`` would drop them, and
+the code keeps derived tables (FTS) in step inside the same transaction.
+"""
+
+M1 = [
+    """CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    )""",
+    """CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE,
+        full_name TEXT NOT NULL DEFAULT '',
+        role TEXT NOT NULL CHECK (role IN ('admin','clerk','officer','leader')),
+        password_hash TEXT NOT NULL,
+        must_change_password INTEGER NOT NULL DEFAULT 1,
+        disabled INTEGER NOT NULL DEFAULT 0,
+        failed_logins INTEGER NOT NULL DEFAULT 0,
+        locked_until TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('web','api')),
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        csrf TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        last_seen_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX sessions_user ON sessions(user_id)",
+    """CREATE TABLE procedures (
+        code TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        field TEXT NOT NULL DEFAULT '',
+        level TEXT NOT NULL DEFAULT '',
+        time_limit_value REAL,
+        time_limit_unit TEXT,
+        time_limit_inferred INTEGER NOT NULL DEFAULT 0,
+        fee_vnd INTEGER CHECK (fee_vnd IS NULL OR fee_vnd >= 0),
+        fee_note TEXT NOT NULL DEFAULT '',
+        documents TEXT NOT NULL DEFAULT '[]',
+        legal_basis TEXT NOT NULL DEFAULT '',
+        source TEXT NOT NULL DEFAULT '',
+        catalog_version INTEGER NOT NULL,
+        updated_at TEXT NOT NULL
+    )""",
+    """CREATE VIRTUAL TABLE procedures_fts USING fts5(
+        code UNINDEXED, name_fold, field_fold, tokenize = 'unicode61 remove_diacritics 0'
+    )""",
+    """CREATE TABLE catalog_versions (
+        version INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        label TEXT NOT NULL DEFAULT '',
+        procedures INTEGER NOT NULL,
+        imported_at TEXT NOT NULL,
+        imported_by TEXT NOT NULL DEFAULT ''
+    )""",
+    """CREATE TABLE code_sequences (
+        agency_id TEXT NOT NULL,
+        day TEXT NOT NULL,
+        last_seq INTEGER NOT NULL,
+        PRIMARY KEY (agency_id, day)
+    )""",
+    """CREATE TABLE dossiers (
+        code TEXT PRIMARY KEY,
+        procedure_code TEXT NOT NULL,
+        procedure_name TEXT NOT NULL,
+        field TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL,
+        dvcqg_status INTEGER,
+        channel INTEGER NOT NULL DEFAULT 1,
+        applicant_name TEXT NOT NULL,
+        applicant_fold TEXT NOT NULL,
+        id_number TEXT NOT NULL,
+        id_type INTEGER NOT NULL,
+        phone TEXT NOT NULL,
+        address TEXT NOT NULL,
+        email TEXT NOT NULL DEFAULT '',
+        documents_received TEXT NOT NULL DEFAULT '[]',
+        return_method TEXT NOT NULL CHECK (return_method IN ('counter','postal','online')),
+        postal_address TEXT NOT NULL DEFAULT '',
+        fee_vnd INTEGER NOT NULL DEFAULT 0 CHECK (fee_vnd >= 0),
+        time_limit_value REAL NOT NULL,
+        time_limit_unit TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        received_effective_at TEXT NOT NULL,
+        due_at TEXT NOT NULL,
+        identity_status TEXT NOT NULL DEFAULT 'chua_xac_thuc',
+        received_by INTEGER REFERENCES users(id),
+        catalog_version INTEGER,
+        updated_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX dossiers_status_due ON dossiers(status, due_at)",
+    "CREATE INDEX dossiers_received ON dossiers(received_at)",
+    """CREATE TABLE dossier_events (
+        id INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL UNIQUE,
+        dossier_code TEXT NOT NULL REFERENCES dossiers(code),
+        type TEXT NOT NULL,
+        actor_id INTEGER,
+        actor TEXT NOT NULL,
+        actor_role TEXT NOT NULL,
+        at TEXT NOT NULL,
+        payload TEXT NOT NULL DEFAULT '{}'
+    )""",
+    "CREATE INDEX dossier_events_dossier ON dossier_events(dossier_code, id)",
+    """CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        object TEXT NOT NULL DEFAULT '',
+        detail TEXT NOT NULL DEFAULT '{}',
+        ip TEXT NOT NULL DEFAULT '',
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    )""",
+    """CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        acked_at TEXT
+    )""",
+]
+
+# Province overrides of the working calendar (extra day off / extra working day).
+M2 = [
+    """CREATE TABLE calendar_overrides (
+        date TEXT PRIMARY KEY,
+        working INTEGER NOT NULL CHECK (working IN (0, 1)),
+        note TEXT NOT NULL DEFAULT '',
+        source TEXT NOT NULL DEFAULT 'local',
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL DEFAULT ''
+    )""",
+]
+
+MIGRATIONS: list[tuple[int, list[str]]] = [
+    (1, M1),
+    (2, M2),
+]

@@ -1,0 +1,30 @@
+"""Sync outbox: every fact the province must receive, in one gap-free sequence.
+
+``seq`` is an AUTOINCREMENT key written inside the same transaction as the
+change it reports, so a rolled-back change leaves no number behind.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import sqlite_utils
+
+
+def add(db: sqlite_utils.Database, *, kind: str, payload: dict, at: str,
+        event_id: str | None = None) -> int:
+    """Queue one event for the province; call inside a write transaction."""
+    if not db.conn.in_transaction:
+        raise RuntimeError("outbox.add must run inside a write transaction")
+    cur = db.conn.execute(
+        "INSERT INTO outbox (event_id, kind, payload, created_at) VALUES (?,?,?,?)",
+        (event_id or str(uuid.uuid4()), kind,
+         json.dumps(payload, ensure_ascii=False, sort_keys=True), at),
+    )
+    return cur.lastrowid
+
+
+def pending_count(db: sqlite_utils.Database) -> int:
+    """Number of events not yet acknowledged by the province."""
+    return db.conn.execute("SELECT count(*) FROM outbox WHERE acked_at IS NULL").fetchone()[0]

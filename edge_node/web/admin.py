@@ -1,0 +1,104 @@
+"""Admin pages: accounts (create, lock, unlock, reset), catalog import, audit log."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, render_template, request
+
+from edge_node.domain.catalog_formats import CatalogError
+from edge_node.domain.clock import now_utc
+from edge_node.services import accounts
+from edge_node.services import catalog as catalog_service
+from edge_node.store import audit
+from edge_node.store import catalog as catalog_store
+from edge_node.store import users as users_store
+from edge_node.web.app import get_db
+from edge_node.web.auth import client_ip, roles
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def _users_page(message=None, error=None, new_password=None, status=200):
+    return render_template("admin/users.html", users=users_store.list_all(get_db()),
+                           roles=accounts.ROLES, message=message, error=error,
+                           new_password=new_password, form=request.form), status
+
+
+@bp.route("/users")
+@roles("admin")
+def users():
+    return _users_page()
+
+
+@bp.route("/users", methods=["POST"])
+@roles("admin")
+def create_user():
+    try:
+        _, password = accounts.create_user(
+            get_db(), username=request.form.get("username", ""),
+            role=request.form.get("role", ""), full_name=request.form.get("full_name", ""),
+            now=now_utc(), actor=g.user["username"], ip=client_ip())
+    except accounts.AccountError as exc:
+        return _users_page(error=exc.message, status=400)
+    username = request.form.get("username", "").strip().lower()
+    return _users_page(message=f"Đã tạo tài khoản “{username}”.",
+                       new_password=(username, password))
+
+
+@bp.route("/users/<int:user_id>/<action>", methods=["POST"])
+@roles("admin")
+def user_action(user_id: int, action: str):
+    db = get_db()
+    try:
+        if action == "lock":
+            target = accounts.set_disabled(db, user_id, True, actor=g.user, now=now_utc(),
+                                           ip=client_ip())
+            return _users_page(message=f"Đã khóa tài khoản “{target['username']}”.")
+        if action == "unlock":
+            target = accounts.set_disabled(db, user_id, False, actor=g.user, now=now_utc(),
+                                           ip=client_ip())
+            return _users_page(message=f"Đã mở khóa tài khoản “{target['username']}”.")
+        if action == "reset":
+            password = accounts.reset_password(db, user_id, actor=g.user, now=now_utc(),
+                                               ip=client_ip())
+            target = users_store.get(db, user_id)
+            return _users_page(message=f"Đã cấp mật khẩu mới cho “{target['username']}”.",
+                               new_password=(target["username"], password))
+    except accounts.AccountError as exc:
+        return _users_page(error=exc.message, status=400)
+    return _users_page(error="Thao tác không hợp lệ.", status=400)
+
+
+@bp.route("/catalog", methods=["GET", "POST"])
+@roles("admin")
+def catalog():
+    db = get_db()
+    message = error = None
+    status = 200
+    if request.method == "POST":
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            error, status = "Chưa chọn tệp danh mục.", 400
+        else:
+            try:
+                raw = upload.read()
+            finally:
+                upload.close()  # large uploads spool to a temporary file
+            try:
+                result = catalog_service.import_catalog(
+                    db, raw, now=now_utc(), actor=g.user["username"], source=upload.filename)
+            except CatalogError as exc:
+                error, status = f"Không nhập được danh mục: {exc}. Danh mục cũ giữ nguyên.", 400
+            else:
+                message = (f"Đã nhập {result['procedures']} thủ tục (phiên bản danh mục "
+                           f"{result['version']}).")
+    return render_template("admin/catalog.html", versions=catalog_store.versions(db),
+                           total=catalog_store.count(db), message=message,
+                           error=error), status
+
+
+@bp.route("/audit")
+@roles("admin")
+def audit_log():
+    db = get_db()
+    return render_template("admin/audit.html", entries=audit.recent(db, 200),
+                           broken=audit.verify_chain(db))

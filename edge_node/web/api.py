@@ -1,0 +1,143 @@
+"""JSON API under ``/api/v1`` (described at ``/api/v1/openapi.json``).
+
+Errors are ``{"error": {"code", "message"}}`` with a 4xx status, and a 4xx
+writes nothing.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, g, jsonify, request
+
+from edge_node.domain.clock import now_utc, to_iso
+from edge_node.services import accounts
+from edge_node.services import catalog as catalog_service
+from edge_node.services.intake import IntakeError
+from edge_node.store import dossiers as dossier_store
+from edge_node.web.app import get_db
+from edge_node.web.auth import api_token_lifetime, client_ip, roles
+from edge_node.web.dossiers import ALL_ROLES, INTAKE_ROLES, receive_dossier
+from edge_node.web.errors import api_error
+from edge_node.web.openapi import spec
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+MAX_LIMIT = 500
+
+
+def _json_body() -> dict | None:
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is not None and request.content_length > limit:
+        abort(413)  # get_json(silent=True) would hide the size as "not JSON"
+    body = request.get_json(silent=True)
+    return body if isinstance(body, dict) else None
+
+
+def procedure_json(p: dict) -> dict:
+    return {
+        "code": p["code"], "name": p["name"], "field": p["field"],
+        "time_limit": {"value": p["time_limit_value"], "unit": p["time_limit_unit"]},
+        "fee_vnd": p["fee_vnd"], "documents": p["documents"],
+    }
+
+
+def dossier_json(d: dict) -> dict:
+    return {
+        "code": d["code"], "status": d["status"], "dvcqg_status": d["dvcqg_status"],
+        "procedure_code": d["procedure_code"], "procedure_name": d["procedure_name"],
+        "applicant": {"full_name": d["applicant_name"], "id_number": d["id_number"],
+                      "phone": d["phone"], "address": d["address"], "email": d["email"]},
+        "documents_received": d["documents_received"], "return_method": d["return_method"],
+        "postal_address": d["postal_address"], "fee_vnd": d["fee_vnd"],
+        "time_limit": {"value": d["time_limit_value"], "unit": d["time_limit_unit"]},
+        "received_at": d["received_at"], "received_effective_at": d["received_effective_at"],
+        "due_at": d["due_at"], "identity_status": d["identity_status"],
+    }
+
+
+@bp.route("/openapi.json")
+def openapi():
+    return jsonify(spec())
+
+
+@bp.route("/session", methods=["POST"])
+def create_session():
+    body = _json_body()
+    if body is None or not isinstance(body.get("username"), str) or not isinstance(
+            body.get("password"), str):
+        return api_error(400, "bad_request", "body must be JSON {username, password}")
+    cfg = current_app.config["EDGE"]
+    db = get_db()
+    try:
+        user = accounts.authenticate(db, body["username"], body["password"], now=now_utc(),
+                                     max_failures=cfg.login_max_failures,
+                                     lockout_minutes=cfg.lockout_minutes, ip=client_ip())
+    except accounts.AccountError as exc:
+        status = 423 if exc.code == "locked" else 401
+        return api_error(status, exc.code, exc.message)
+    if user["must_change_password"]:
+        return api_error(403, "password_change_required",
+                         "change the one-time password in the web interface first")
+    now = now_utc()
+    lifetime = api_token_lifetime()
+    token, _ = accounts.start_session(db, user, kind="api", now=now, lifetime=lifetime)
+    return jsonify({"token": token, "expires_at": to_iso(now + lifetime),
+                    "user": {"username": user["username"], "role": user["role"]}}), 201
+
+
+@bp.route("/session", methods=["DELETE"])
+@roles(*ALL_ROLES)
+def delete_session():
+    accounts.end_session(get_db(), g.session.token_hash, actor=g.user["username"],
+                         now=now_utc(), ip=client_ip())
+    return "", 204
+
+
+@bp.route("/procedures")
+@roles(*ALL_ROLES)
+def procedures():
+    try:
+        limit = min(max(int(request.args.get("limit", 20)), 1), MAX_LIMIT)
+    except ValueError:
+        return api_error(400, "bad_request", "limit must be an integer")
+    items = catalog_service.search(get_db(), request.args.get("q", ""), limit=limit)
+    return jsonify({"items": [procedure_json(p) for p in items]})
+
+
+@bp.route("/dossiers", methods=["POST"])
+@roles(*INTAKE_ROLES)
+def create_dossier():
+    body = _json_body()
+    if body is None:
+        return api_error(400, "bad_request", "body must be a JSON object")
+    try:
+        dossier = receive_dossier(body, g.user)
+    except IntakeError as exc:
+        return api_error(400, exc.code, "; ".join(exc.errors.values()), fields=exc.errors)
+    return jsonify(dossier_json(dossier)), 201
+
+
+@bp.route("/dossiers/<code>")
+@roles(*ALL_ROLES)
+def get_dossier(code: str):
+    dossier = dossier_store.get(get_db(), code)
+    if dossier is None:
+        return api_error(404, "not_found", f"no dossier {code}")
+    return jsonify(dossier_json(dossier))
+
+
+@bp.route("/dossiers")
+@roles(*ALL_ROLES)
+def list_dossiers():
+    status = request.args.get("status", "").strip()
+    try:
+        limit = min(max(int(request.args.get("limit", 200)), 1), MAX_LIMIT)
+        offset = max(int(request.args.get("offset", 0)), 0)
+    except ValueError:
+        return api_error(400, "bad_request", "limit and offset must be integers")
+    if status == "open":
+        statuses = dossier_store.OPEN_STATES
+    elif status:
+        statuses = tuple(s.strip().upper() for s in status.split(",") if s.strip())
+    else:
+        statuses = None
+    rows = dossier_store.list_by_status(get_db(), statuses, limit=limit, offset=offset)
+    return jsonify({"items": [dossier_json(d) for d in rows]})

@@ -1,0 +1,190 @@
+"""Login, logout, password change, and the checks every request passes.
+
+Browser sessions live server-side (only a hash of the cookie's token is
+stored) and every state-changing form carries the session's CSRF token.
+API clients use ``Authorization: Bearer`` tokens and need no CSRF token,
+since a browser never attaches one by itself.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from datetime import timedelta
+from functools import wraps
+
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+
+from edge_node.domain.clock import now_utc
+from edge_node.services import accounts
+from edge_node.web.app import get_db
+from edge_node.web.errors import api_error, page_error
+
+bp = Blueprint("auth", __name__)
+SESSION_COOKIE = "edge_session"
+LOGIN_CSRF_COOKIE = "edge_login_csrf"
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+OPEN_ENDPOINTS = {"static", "health.healthz", "auth.login", "api.openapi", "api.create_session"}
+PASSWORD_ENDPOINTS = {"auth.password", "auth.logout"}
+LARGE_UPLOADS = {"admin.catalog": 64 * 1024 * 1024}
+
+
+def is_api() -> bool:
+    return request.path.startswith("/api/")
+
+
+def client_ip() -> str:
+    return (request.remote_addr or "")[:45]
+
+
+def _cookie_secure() -> bool:
+    return request.scheme == "https"
+
+
+def _load_user() -> None:
+    g.user = None
+    g.session = None
+    g.auth = None
+    db = get_db()
+    now = now_utc()
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        info = accounts.resolve_session(db, header[7:].strip(), kind="api", now=now, idle=None)
+        g.auth = "token"
+    else:
+        info = accounts.resolve_session(db, request.cookies.get(SESSION_COOKIE), kind="web",
+                                        now=now, idle=current_app.config["SESSION_IDLE"])
+        g.auth = "cookie"
+    if info:
+        g.user, g.session = info.user, info
+
+
+def _csrf_ok() -> bool:
+    if request.endpoint in LARGE_UPLOADS:
+        # Reading the form parses the body, so raise the limit before that.
+        request.max_content_length = LARGE_UPLOADS[request.endpoint]
+    sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
+    if request.endpoint == "auth.login":
+        expected = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
+    else:
+        expected = g.session.csrf if g.session else ""
+    return bool(expected) and hmac.compare_digest(sent.encode(), expected.encode())
+
+
+def register(app) -> None:
+    @app.before_request
+    def _guard():
+        if request.endpoint in ("static", "health.healthz"):
+            return None
+        _load_user()
+        # Browser forms always carry a CSRF token; an API call needs one only when
+        # it rides on a browser's session cookie (a Bearer token is never ambient).
+        needs_csrf = request.method in UNSAFE and (
+            not is_api() or (g.auth == "cookie" and g.session is not None))
+        if needs_csrf and not _csrf_ok():
+            if is_api():
+                return api_error(400, "csrf_failed", "missing or wrong CSRF token")
+            return page_error(400, "Biểu mẫu đã hết hạn hoặc không hợp lệ. Hãy tải lại trang "
+                                   "và thử lại.")
+        if request.endpoint in OPEN_ENDPOINTS:
+            return None
+        if g.user is None:
+            if is_api():
+                return api_error(401, "unauthorized", "log in first: POST /api/v1/session")
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        if g.user["must_change_password"] and request.endpoint not in PASSWORD_ENDPOINTS:
+            if is_api():
+                return api_error(403, "password_change_required",
+                                 "change the one-time password in the web interface first")
+            return redirect(url_for("auth.password"))
+        return None
+
+    @app.context_processor
+    def _user():
+        return {"user": g.get("user"), "csrf_token": g.session.csrf if g.get("session") else ""}
+
+
+def roles(*allowed: str):
+    """Allow the view only to users whose role is in *allowed*."""
+
+    def decorate(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if g.user is None or g.user["role"] not in allowed:
+                if is_api():
+                    return api_error(403, "forbidden",
+                                     f"this action needs role {' or '.join(allowed)}")
+                return page_error(403, "Tài khoản của bạn không có quyền dùng chức năng này.")
+            return view(*args, **kwargs)
+
+        wrapper.allowed_roles = allowed
+        return wrapper
+
+    return decorate
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("dossiers.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    cfg = current_app.config["EDGE"]
+    error = None
+    if request.method == "POST":
+        try:
+            user = accounts.authenticate(
+                get_db(), request.form.get("username", ""), request.form.get("password", ""),
+                now=now_utc(), max_failures=cfg.login_max_failures,
+                lockout_minutes=cfg.lockout_minutes, ip=client_ip())
+        except accounts.AccountError as exc:
+            error = exc.message
+        else:
+            token, _ = accounts.start_session(get_db(), user, kind="web", now=now_utc(),
+                                              lifetime=current_app.config["SESSION_IDLE"])
+            resp = redirect(_safe_next(request.args.get("next")))
+            resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict",
+                            secure=_cookie_secure())
+            resp.delete_cookie(LOGIN_CSRF_COOKIE)
+            return resp
+    csrf = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    resp = current_app.make_response(
+        (render_template("login.html", error=error, login_csrf=csrf,
+                         username=request.form.get("username", "")), 401 if error else 200))
+    resp.set_cookie(LOGIN_CSRF_COOKIE, csrf, httponly=True, samesite="Strict",
+                    secure=_cookie_secure())
+    return resp
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    if g.session:
+        accounts.end_session(get_db(), g.session.token_hash, actor=g.user["username"],
+                             now=now_utc(), ip=client_ip())
+    resp = redirect(url_for("auth.login"))
+    resp.delete_cookie(SESSION_COOKIE)
+    flash("Đã đăng xuất.", "info")
+    return resp
+
+
+@bp.route("/password", methods=["GET", "POST"])
+def password():
+    error = None
+    if request.method == "POST":
+        try:
+            accounts.change_password(get_db(), g.user, request.form.get("current", ""),
+                                     request.form.get("new", ""), request.form.get("confirm", ""),
+                                     now=now_utc(), ip=client_ip())
+        except accounts.AccountError as exc:
+            error = exc.message
+        else:
+            flash("Đã đổi mật khẩu.", "success")
+            return redirect(url_for("dossiers.index"))
+    return render_template("password.html", error=error,
+                           forced=bool(g.user["must_change_password"])), (400 if error else 200)
+
+
+def api_token_lifetime() -> timedelta:
+    return timedelta(hours=current_app.config["EDGE"].api_token_hours)

@@ -1,0 +1,41 @@
+"""Error answers: JSON ``{error: {code, message}}`` on the API, Vietnamese pages elsewhere."""
+
+from __future__ import annotations
+
+from flask import jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+PAGE_MESSAGES = {
+    400: "Yêu cầu không hợp lệ.",
+    403: "Bạn không có quyền truy cập trang này.",
+    404: "Không tìm thấy trang hoặc hồ sơ.",
+    405: "Thao tác không được phép.",
+    413: "Dữ liệu gửi lên quá lớn.",
+    500: "Lỗi hệ thống. Hãy thử lại hoặc báo quản trị viên.",
+}
+
+
+def api_error(status: int, code: str, message: str, **extra):
+    body = {"error": {"code": code, "message": message, **extra}}
+    return jsonify(body), status
+
+
+def page_error(status: int, message: str | None = None):
+    return render_template("error.html", status=status,
+                           message=message or PAGE_MESSAGES.get(status, "Có lỗi xảy ra.")), status
+
+
+def register(app) -> None:
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        if request.path.startswith("/api/"):
+            return api_error(exc.code or 500, (exc.name or "error").lower().replace(" ", "_"),
+                             exc.description or exc.name)
+        return page_error(exc.code or 500)
+
+    @app.errorhandler(Exception)
+    def _crash(exc: Exception):
+        app.logger.exception("unhandled error")
+        if request.path.startswith("/api/"):
+            return api_error(500, "internal_error", "internal error; see the node log")
+        return page_error(500)

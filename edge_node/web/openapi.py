@@ -1,0 +1,151 @@
+"""OpenAPI 3.1 description of ``/api/v1``: the contract scripts and the province rely on."""
+
+from __future__ import annotations
+
+from edge_node import __version__
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _resp(description: str, schema: dict | None = None) -> dict:
+    out: dict = {"description": description}
+    if schema is not None:
+        out["content"] = {"application/json": {"schema": schema}}
+    return out
+
+
+def _errors(*codes: int) -> dict:
+    names = {400: "Bad input; nothing written", 401: "Not logged in", 403: "Wrong role",
+             404: "Not found", 423: "Account locked"}
+    return {str(c): _resp(names[c], _ERROR) for c in codes}
+
+
+def spec() -> dict:
+    """Return the OpenAPI document."""
+    time_limit = {
+        "type": "object",
+        "properties": {
+            "value": {"type": ["number", "null"]},
+            "unit": {"type": ["string", "null"],
+                     "enum": ["working_days", "working_hours", "same_day", "calendar_days",
+                              None]},
+        },
+    }
+    applicant = {
+        "type": "object",
+        "required": ["full_name", "id_number", "phone", "address"],
+        "properties": {
+            "full_name": {"type": "string", "maxLength": 100},
+            "id_number": {"type": "string", "description": "12-digit CCCD or 9-digit CMND"},
+            "phone": {"type": "string", "description": "Vietnamese phone, e.g. 0912345678"},
+            "address": {"type": "string", "maxLength": 300},
+            "email": {"type": "string"},
+        },
+    }
+    dossier = {
+        "type": "object",
+        "properties": {
+            "code": {"type": "string", "example": "DEM.00.00.Z00-261203-0001"},
+            "status": {"type": "string", "example": "DA_TIEP_NHAN"},
+            "dvcqg_status": {"type": ["integer", "null"], "minimum": 1, "maximum": 10},
+            "procedure_code": {"type": "string"}, "procedure_name": {"type": "string"},
+            "applicant": applicant,
+            "documents_received": {"type": "array", "items": {"type": "string"}},
+            "return_method": {"type": "string", "enum": ["counter", "postal", "online"]},
+            "postal_address": {"type": "string"}, "fee_vnd": {"type": "integer"},
+            "time_limit": time_limit,
+            "received_at": {"type": "string", "format": "date-time"},
+            "received_effective_at": {"type": "string", "format": "date-time"},
+            "due_at": {"type": "string", "format": "date-time"},
+            "identity_status": {"type": "string", "example": "chua_xac_thuc"},
+        },
+    }
+    bearer = [{"bearer": []}]
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Commune edge node API", "version": __version__,
+                 "description": "Offline One-stop dossier handling. Instants are UTC ISO 8601; "
+                                "money is integer đồng."},
+        "servers": [{"url": "/"}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                    "type": "object", "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                                   "fields": {"type": "object",
+                                              "additionalProperties": {"type": "string"}}}}}},
+                "Procedure": {"type": "object", "properties": {
+                    "code": {"type": "string"}, "name": {"type": "string"},
+                    "field": {"type": "string"}, "time_limit": time_limit,
+                    "fee_vnd": {"type": ["integer", "null"]},
+                    "documents": {"type": "array", "items": {"type": "string"}}}},
+                "Dossier": dossier,
+                "NewDossier": {
+                    "type": "object",
+                    "required": ["procedure_code", "applicant", "return_method"],
+                    "properties": {
+                        "procedure_code": {"type": "string"}, "applicant": applicant,
+                        "documents_received": {"type": "array", "items": {"type": "string"}},
+                        "return_method": {"type": "string",
+                                          "enum": ["counter", "postal", "online"]},
+                        "postal_address": {"type": "string"},
+                        "time_limit": {**time_limit, "description":
+                                       "only when the catalog has no limit for the procedure"},
+                    }},
+            },
+        },
+        "paths": {
+            "/healthz": {"get": {"summary": "Liveness and database check", "responses": {
+                "200": _resp("Up", {"type": "object", "properties": {
+                    "status": {"type": "string"}, "version": {"type": "string"},
+                    "db": {"type": "string"}}}),
+                "503": _resp("Database not usable")}}},
+            "/api/v1/session": {
+                "post": {"summary": "Log in; returns a Bearer token", "requestBody": {
+                    "required": True, "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["username", "password"],
+                        "properties": {"username": {"type": "string"},
+                                       "password": {"type": "string"}}}}}},
+                    "responses": {"201": _resp("Token", {"type": "object", "properties": {
+                        "token": {"type": "string"},
+                        "expires_at": {"type": "string", "format": "date-time"},
+                        "user": {"type": "object"}}}), **_errors(400, 401, 403, 423)}},
+                "delete": {"summary": "Revoke the token", "security": bearer,
+                           "responses": {"204": _resp("Revoked"), **_errors(401)}},
+            },
+            "/api/v1/procedures": {"get": {
+                "summary": "Search the catalog (diacritics and Đ/đ folded)", "security": bearer,
+                "parameters": [{"name": "q", "in": "query", "schema": {"type": "string"}},
+                               {"name": "limit", "in": "query",
+                                "schema": {"type": "integer", "maximum": 500}}],
+                "responses": {"200": _resp("Matches", {"type": "object", "properties": {
+                    "items": {"type": "array",
+                              "items": {"$ref": "#/components/schemas/Procedure"}}}}),
+                    **_errors(400, 401)}}},
+            "/api/v1/dossiers": {
+                "post": {"summary": "Receive a complete dossier at the counter (role clerk)",
+                         "security": bearer, "requestBody": {"required": True, "content": {
+                             "application/json": {"schema": {
+                                 "$ref": "#/components/schemas/NewDossier"}}}},
+                         "responses": {"201": _resp("Received", {
+                             "$ref": "#/components/schemas/Dossier"}),
+                             **_errors(400, 401, 403)}},
+                "get": {"summary": "List dossiers", "security": bearer, "parameters": [
+                    {"name": "status", "in": "query", "schema": {"type": "string"},
+                     "description": "a state, a comma list, or 'open'"},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer"}},
+                    {"name": "offset", "in": "query", "schema": {"type": "integer"}}],
+                    "responses": {"200": _resp("Dossiers", {"type": "object", "properties": {
+                        "items": {"type": "array",
+                                  "items": {"$ref": "#/components/schemas/Dossier"}}}}),
+                        **_errors(400, 401)}},
+            },
+            "/api/v1/dossiers/{code}": {"get": {
+                "summary": "One dossier", "security": bearer,
+                "parameters": [{"name": "code", "in": "path", "required": True,
+                                "schema": {"type": "string"}}],
+                "responses": {"200": _resp("Dossier", {"$ref": "#/components/schemas/Dossier"}),
+                              **_errors(401, 404)}}},
+        },
+    }

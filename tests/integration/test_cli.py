@@ -1,0 +1,133 @@
+"""The node as an IT technician starts it: real processes on loopback ports."""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from edge_node.config import load_config
+from edge_node.store import users as users_store
+from edge_node.store.db import open_db
+
+ENV = {k: v for k, v in os.environ.items() if not k.startswith("EDGE_NODE_")}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def edge_node(home, *args, **kwargs):
+    kwargs.setdefault("env", ENV)
+    return subprocess.run([sys.executable, "-m", "edge_node", "--home", str(home), *args],
+                          capture_output=True, text=True, timeout=60, **kwargs)
+
+
+def wait_for(url: str, proc, seconds: float = 20) -> requests.Response:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited: {proc.stdout.read()}")
+        try:
+            return requests.get(url, timeout=2)
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer")
+
+
+@pytest.fixture
+def running_node(tmp_path):
+    home, port = tmp_path / "home", free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge_node", "--home", str(home), "up", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
+    try:
+        health = wait_for(f"http://127.0.0.1:{port}/healthz", proc)
+        yield home, port, proc, health
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+
+
+def test_up_initialises_serves_and_prints_the_first_login(running_node):
+    home, port, proc, health = running_node
+    assert health.status_code == 200 and health.json()["db"] == "ok"
+    login = requests.get(f"http://127.0.0.1:{port}/login", timeout=5)
+    assert login.status_code == 200 and "Đăng nhập" in login.text
+    css = requests.get(f"http://127.0.0.1:{port}/static/css/app.css", timeout=5)
+    assert css.status_code == 200
+    proc.terminate()
+    out = proc.communicate(timeout=10)[0]
+    assert f"http://127.0.0.1:{port}/" in out
+    password = re.search(r"password: (\S+)", out).group(1)
+    # the printed one-time password really logs in (and must then be changed)
+    session = requests.Session()
+    restarted = subprocess.Popen(
+        [sys.executable, "-m", "edge_node", "--home", str(home), "serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthz", restarted)
+        page = session.get(f"http://127.0.0.1:{port}/login", timeout=5).text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        resp = session.post(f"http://127.0.0.1:{port}/login", timeout=5, data={
+            "username": "admin", "password": password, "csrf_token": token})
+        assert resp.url.endswith("/password")
+    finally:
+        restarted.terminate()
+        restarted.wait(timeout=10)
+
+
+def test_second_server_on_the_same_home_is_refused(running_node):
+    home, port, _, _ = running_node
+    second = edge_node(home, "serve", "--port", str(free_port()))
+    assert second.returncode != 0
+    assert "already serving the home" in second.stderr
+
+
+def test_taken_port_gives_a_clear_message(tmp_path):
+    home = tmp_path / "home"
+    assert edge_node(home, "init").returncode == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        result = edge_node(home, "serve", "--port", str(port))
+    assert result.returncode != 0 and "is the port taken" in result.stderr
+
+
+def test_init_user_add_and_config_show(tmp_path):
+    home = tmp_path / "home"
+    first = edge_node(home, "init")
+    assert first.returncode == 0 and "username: admin" in first.stdout
+    again = edge_node(home, "init")
+    assert again.returncode == 0 and "password:" not in again.stdout  # shown only once
+    added = edge_node(home, "user", "add", "canbo1", "--role", "clerk", "--password-stdin",
+                      input="mat-khau-rat-dai\n")
+    assert added.returncode == 0, added.stderr
+    db = open_db(load_config(home, environ={}).db_path)
+    user = users_store.get_by_username(db, "canbo1")
+    db.conn.close()
+    assert user["role"] == "clerk" and not user["must_change_password"]
+    dup = edge_node(home, "user", "add", "canbo1", "--role", "clerk")
+    assert dup.returncode != 0 and "đã tồn tại" in dup.stderr
+    weak = edge_node(home, "user", "add", "canbo2", "--role", "clerk", "--password-stdin",
+                     input="123\n")
+    assert weak.returncode != 0
+    shown = edge_node(home, "config", "show", env={**ENV, "EDGE_NODE_PORT": "9123"})
+    assert "port = 9123" in shown.stdout and "env EDGE_NODE_PORT" in shown.stdout
+    assert edge_node(home, "--version").stdout.strip().endswith("0.1.0")
+
+
+def test_bad_config_is_reported(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text("port = 'tám nghìn'\n", encoding="utf-8")
+    result = edge_node(home, "config", "show")
+    assert result.returncode != 0 and "expected an integer" in result.stderr
