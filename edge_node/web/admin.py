@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, render_template, request
+from datetime import date, timedelta
+
+from flask import Blueprint, current_app, g, render_template, request
 
 from edge_node.domain.catalog_formats import CatalogError
-from edge_node.domain.clock import now_utc
+from edge_node.domain.clock import local
 from edge_node.services import accounts
+from edge_node.services import calendar as calendar_service
 from edge_node.services import catalog as catalog_service
 from edge_node.store import audit
 from edge_node.store import catalog as catalog_store
 from edge_node.store import users as users_store
-from edge_node.web.app import get_db
+from edge_node.web.app import get_db, request_now
 from edge_node.web.auth import client_ip, roles
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -36,7 +39,7 @@ def create_user():
         _, password = accounts.create_user(
             get_db(), username=request.form.get("username", ""),
             role=request.form.get("role", ""), full_name=request.form.get("full_name", ""),
-            now=now_utc(), actor=g.user["username"], ip=client_ip())
+            now=request_now(), actor=g.user["username"], ip=client_ip())
     except accounts.AccountError as exc:
         return _users_page(error=exc.message, status=400)
     username = request.form.get("username", "").strip().lower()
@@ -50,15 +53,15 @@ def user_action(user_id: int, action: str):
     db = get_db()
     try:
         if action == "lock":
-            target = accounts.set_disabled(db, user_id, True, actor=g.user, now=now_utc(),
+            target = accounts.set_disabled(db, user_id, True, actor=g.user, now=request_now(),
                                            ip=client_ip())
             return _users_page(message=f"Đã khóa tài khoản “{target['username']}”.")
         if action == "unlock":
-            target = accounts.set_disabled(db, user_id, False, actor=g.user, now=now_utc(),
+            target = accounts.set_disabled(db, user_id, False, actor=g.user, now=request_now(),
                                            ip=client_ip())
             return _users_page(message=f"Đã mở khóa tài khoản “{target['username']}”.")
         if action == "reset":
-            password = accounts.reset_password(db, user_id, actor=g.user, now=now_utc(),
+            password = accounts.reset_password(db, user_id, actor=g.user, now=request_now(),
                                                ip=client_ip())
             target = users_store.get(db, user_id)
             return _users_page(message=f"Đã cấp mật khẩu mới cho “{target['username']}”.",
@@ -85,7 +88,7 @@ def catalog():
                 upload.close()  # large uploads spool to a temporary file
             try:
                 result = catalog_service.import_catalog(
-                    db, raw, now=now_utc(), actor=g.user["username"], source=upload.filename)
+                    db, raw, now=request_now(), actor=g.user["username"], source=upload.filename)
             except CatalogError as exc:
                 error, status = f"Không nhập được danh mục: {exc}. Danh mục cũ giữ nguyên.", 400
             else:
@@ -102,3 +105,58 @@ def audit_log():
     db = get_db()
     return render_template("admin/audit.html", entries=audit.recent(db, 200),
                            broken=audit.verify_chain(db))
+
+
+def _month_grids(cal, year: int) -> list[dict]:
+    """Twelve month grids (weeks of Mon..Sun cells, None outside the month)."""
+    months = []
+    for month in range(1, 13):
+        first = date(year, month, 1)
+        last = date(year + (month == 12), month % 12 + 1, 1) - timedelta(days=1)
+        infos = cal.days(first, last)
+        cells = [None] * first.weekday() + infos
+        cells += [None] * (-len(cells) % 7)
+        months.append({"month": month, "weeks": [cells[i:i + 7] for i in range(0, len(cells), 7)]})
+    return months
+
+
+@bp.route("/calendar", methods=["GET", "POST"])
+@roles("admin")
+def calendar():
+    db = get_db()
+    cfg = current_app.config["EDGE"]
+    message = error = None
+    status = 200
+    try:
+        year = int(request.values.get("year") or local(request_now()).year)
+    except ValueError:
+        year = local(request_now()).year
+    year = min(max(year, 2000), 2099)
+    if request.method == "POST":
+        action = request.form.get("action")
+        try:
+            day = date.fromisoformat(request.form.get("date", ""))
+        except ValueError:
+            error, status = "Ngày không hợp lệ (định dạng năm-tháng-ngày).", 400
+        else:
+            try:
+                if action == "remove":
+                    calendar_service.remove_override(db, day, actor=g.user["username"],
+                                                     now=request_now())
+                    message = f"Đã xóa điều chỉnh ngày {day:%d/%m/%Y}."
+                else:
+                    working = request.form.get("working") == "1"
+                    calendar_service.set_override(db, day, working, request.form.get("note", ""),
+                                                  actor=g.user["username"], now=request_now())
+                    kind = "ngày làm việc thêm" if working else "ngày nghỉ thêm"
+                    message = f"Đã ghi {kind} {day:%d/%m/%Y}."
+                year = day.year
+            except calendar_service.CalendarError as exc:
+                error, status = exc.message, 400
+    cal = calendar_service.load_calendar(db, cfg.working_hours)
+    special = [d for d in cal.days(date(year, 1, 1), date(year, 12, 31))
+               if d.kind not in ("workday", "weekend")]
+    return render_template("admin/calendar.html", year=year, months=_month_grids(cal, year),
+                           special=special, overrides=cal.overrides, message=message,
+                           error=error, working_hours=cfg.working_hours,
+                           form=request.form), status

@@ -6,14 +6,18 @@ writes nothing.
 
 from __future__ import annotations
 
+from datetime import date
+
 from flask import Blueprint, abort, current_app, g, jsonify, request
 
-from edge_node.domain.clock import now_utc, to_iso
+from edge_node.domain.clock import parse_iso, to_iso
+from edge_node.domain.deadlines import DeadlineError, due_at
 from edge_node.services import accounts
 from edge_node.services import catalog as catalog_service
+from edge_node.services.calendar import load_calendar
 from edge_node.services.intake import IntakeError
 from edge_node.store import dossiers as dossier_store
-from edge_node.web.app import get_db
+from edge_node.web.app import get_db, request_now
 from edge_node.web.auth import api_token_lifetime, client_ip, roles
 from edge_node.web.dossiers import ALL_ROLES, INTAKE_ROLES, receive_dossier
 from edge_node.web.errors import api_error
@@ -67,7 +71,7 @@ def create_session():
     cfg = current_app.config["EDGE"]
     db = get_db()
     try:
-        user = accounts.authenticate(db, body["username"], body["password"], now=now_utc(),
+        user = accounts.authenticate(db, body["username"], body["password"], now=request_now(),
                                      max_failures=cfg.login_max_failures,
                                      lockout_minutes=cfg.lockout_minutes, ip=client_ip())
     except accounts.AccountError as exc:
@@ -76,7 +80,7 @@ def create_session():
     if user["must_change_password"]:
         return api_error(403, "password_change_required",
                          "change the one-time password in the web interface first")
-    now = now_utc()
+    now = request_now()
     lifetime = api_token_lifetime()
     token, _ = accounts.start_session(db, user, kind="api", now=now, lifetime=lifetime)
     return jsonify({"token": token, "expires_at": to_iso(now + lifetime),
@@ -87,7 +91,7 @@ def create_session():
 @roles(*ALL_ROLES)
 def delete_session():
     accounts.end_session(get_db(), g.session.token_hash, actor=g.user["username"],
-                         now=now_utc(), ip=client_ip())
+                         now=request_now(), ip=client_ip())
     return "", 204
 
 
@@ -141,3 +145,49 @@ def list_dossiers():
         statuses = None
     rows = dossier_store.list_by_status(get_db(), statuses, limit=limit, offset=offset)
     return jsonify({"items": [dossier_json(d) for d in rows]})
+
+
+def _calendar():
+    return load_calendar(get_db(), current_app.config["EDGE"].working_hours)
+
+
+@bp.route("/calendar/due")
+@roles(*ALL_ROLES)
+def calendar_due():
+    """Due date of a limit from a receipt instant, as intake computes it."""
+    args = request.args
+    try:
+        received = parse_iso(args.get("received_at", ""))
+    except ValueError:
+        return api_error(400, "bad_received_at",
+                         "received_at must be an ISO 8601 instant with a time zone, "
+                         "e.g. 2026-12-03T09:15:00+07:00")
+    unit = args.get("unit", "")
+    raw_value = args.get("value", "")
+    try:
+        value = int(raw_value) if raw_value else None
+    except ValueError:
+        return api_error(400, "bad_value", "value must be a whole number")
+    try:
+        result = due_at(received, value, unit, _calendar())
+    except (DeadlineError, ValueError) as exc:
+        return api_error(400, "bad_limit", str(exc))
+    return jsonify({"due_at": to_iso(result.due_at),
+                    "received_effective_at": to_iso(result.received_effective_at)})
+
+
+@bp.route("/calendar/days")
+@roles(*ALL_ROLES)
+def calendar_days():
+    """Each date of a range with working true/false and why."""
+    try:
+        start = date.fromisoformat(request.args.get("from", ""))
+        end = date.fromisoformat(request.args.get("to", ""))
+    except ValueError:
+        return api_error(400, "bad_date", "from and to must be dates YYYY-MM-DD")
+    try:
+        days = _calendar().days(start, end)
+    except ValueError as exc:
+        return api_error(400, "bad_range", str(exc))
+    return jsonify({"days": [{"date": d.date.isoformat(), "working": d.working, "kind": d.kind,
+                              "reason": d.reason} for d in days]})

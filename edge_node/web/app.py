@@ -11,6 +11,7 @@ from flask import Flask, g
 
 from edge_node import __version__
 from edge_node.config import Config, load_config
+from edge_node.domain.clock import now_utc
 from edge_node.store.db import connect, open_db
 from edge_node.web import filters
 
@@ -54,6 +55,7 @@ def create_app(cfg: Config | None = None, *, home: str | None = None) -> Flask:
         MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
         SESSION_IDLE=timedelta(minutes=cfg.session_idle_minutes),
         JSON_AS_ASCII=False,
+        CLOCK=now_utc,  # tests replace it to receive dossiers at chosen instants
     )
     app.json.ensure_ascii = False
     app.json.sort_keys = False
@@ -76,6 +78,13 @@ def create_app(cfg: Config | None = None, *, home: str | None = None) -> Flask:
     for bp in (auth.bp, dossiers.bp, catalog.bp, admin.bp, api.bp, health.bp):
         app.register_blueprint(bp)
     return app
+
+
+def request_now():
+    """The current instant as the app sees it (UTC)."""
+    from flask import current_app
+
+    return current_app.config["CLOCK"]()
 
 
 def get_db():

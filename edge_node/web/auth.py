@@ -15,9 +15,8 @@ from functools import wraps
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 
-from edge_node.domain.clock import now_utc
 from edge_node.services import accounts
-from edge_node.web.app import get_db
+from edge_node.web.app import get_db, request_now
 from edge_node.web.errors import api_error, page_error
 
 bp = Blueprint("auth", __name__)
@@ -46,7 +45,7 @@ def _load_user() -> None:
     g.session = None
     g.auth = None
     db = get_db()
-    now = now_utc()
+    now = request_now()
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         info = accounts.resolve_session(db, header[7:].strip(), kind="api", now=now, idle=None)
@@ -137,12 +136,12 @@ def login():
         try:
             user = accounts.authenticate(
                 get_db(), request.form.get("username", ""), request.form.get("password", ""),
-                now=now_utc(), max_failures=cfg.login_max_failures,
+                now=request_now(), max_failures=cfg.login_max_failures,
                 lockout_minutes=cfg.lockout_minutes, ip=client_ip())
         except accounts.AccountError as exc:
             error = exc.message
         else:
-            token, _ = accounts.start_session(get_db(), user, kind="web", now=now_utc(),
+            token, _ = accounts.start_session(get_db(), user, kind="web", now=request_now(),
                                               lifetime=current_app.config["SESSION_IDLE"])
             resp = redirect(_safe_next(request.args.get("next")))
             resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict",
@@ -162,7 +161,7 @@ def login():
 def logout():
     if g.session:
         accounts.end_session(get_db(), g.session.token_hash, actor=g.user["username"],
-                             now=now_utc(), ip=client_ip())
+                             now=request_now(), ip=client_ip())
     resp = redirect(url_for("auth.login"))
     resp.delete_cookie(SESSION_COOKIE)
     flash("Đã đăng xuất.", "info")
@@ -176,7 +175,7 @@ def password():
         try:
             accounts.change_password(get_db(), g.user, request.form.get("current", ""),
                                      request.form.get("new", ""), request.form.get("confirm", ""),
-                                     now=now_utc(), ip=client_ip())
+                                     now=request_now(), ip=client_ip())
         except accounts.AccountError as exc:
             error = exc.message
         else:

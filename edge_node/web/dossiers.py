@@ -9,7 +9,7 @@ import qrcode.image.svg
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from markupsafe import Markup
 
-from edge_node.domain.clock import now_utc, parse_iso
+from edge_node.domain.clock import parse_iso
 from edge_node.domain.deadlines import UNITS, due_state
 from edge_node.domain.validation import RETURN_METHODS
 from edge_node.services import catalog as catalog_service
@@ -17,7 +17,7 @@ from edge_node.services import intake
 from edge_node.services.calendar import load_calendar
 from edge_node.store import catalog as catalog_store
 from edge_node.store import dossiers as dossier_store
-from edge_node.web.app import get_db
+from edge_node.web.app import get_db, request_now
 from edge_node.web.auth import client_ip, roles
 
 bp = Blueprint("dossiers", __name__)
@@ -29,7 +29,7 @@ def receive_dossier(payload: dict, user: dict) -> dict:
     """Shared by the intake form and the API: validate, number, store."""
     cfg = current_app.config["EDGE"]
     db = get_db()
-    return intake.receive(db, payload, user=user, now=now_utc(), agency_id=cfg.agency_id,
+    return intake.receive(db, payload, user=user, now=request_now(), agency_id=cfg.agency_id,
                           calendar=load_calendar(db, cfg.working_hours), ip=client_ip())
 
 
@@ -38,7 +38,7 @@ def receive_dossier(payload: dict, user: dict) -> dict:
 def index():
     db = get_db()
     rows = dossier_store.list_by_status(db, dossier_store.OPEN_STATES)
-    now = now_utc()
+    now = request_now()
     cal = load_calendar(db, current_app.config["EDGE"].working_hours)
     for row in rows:
         row["due_state"] = due_state(parse_iso(row["due_at"]), now, cal)

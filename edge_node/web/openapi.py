@@ -141,6 +141,36 @@ def spec() -> dict:
                                   "items": {"$ref": "#/components/schemas/Dossier"}}}}),
                         **_errors(400, 401)}},
             },
+            "/api/v1/calendar/due": {"get": {
+                "summary": "Due date of a limit from a receipt instant (as intake computes it)",
+                "security": bearer, "parameters": [
+                    {"name": "received_at", "in": "query", "required": True,
+                     "schema": {"type": "string", "format": "date-time"},
+                     "description": "ISO 8601 with a time zone"},
+                    {"name": "value", "in": "query", "schema": {"type": "integer", "minimum": 1},
+                     "description": "required except for same_day"},
+                    {"name": "unit", "in": "query", "required": True, "schema": {
+                        "type": "string", "enum": ["working_days", "working_hours", "same_day",
+                                                   "calendar_days"]}}],
+                "responses": {"200": _resp("Due date", {"type": "object", "properties": {
+                    "due_at": {"type": "string", "format": "date-time"},
+                    "received_effective_at": {"type": "string", "format": "date-time"}}}),
+                    **_errors(400, 401)}}},
+            "/api/v1/calendar/days": {"get": {
+                "summary": "Working or not, and why, for each date of a range (at most 5 years)",
+                "security": bearer, "parameters": [
+                    {"name": "from", "in": "query", "required": True,
+                     "schema": {"type": "string", "format": "date"}},
+                    {"name": "to", "in": "query", "required": True,
+                     "schema": {"type": "string", "format": "date"}}],
+                "responses": {"200": _resp("Days", {"type": "object", "properties": {
+                    "days": {"type": "array", "items": {"type": "object", "properties": {
+                        "date": {"type": "string", "format": "date"},
+                        "working": {"type": "boolean"},
+                        "kind": {"type": "string", "enum": [
+                            "workday", "weekend", "holiday", "swap_off", "makeup_workday",
+                            "override_off", "override_work"]},
+                        "reason": {"type": "string"}}}}}}), **_errors(400, 401)}}},
             "/api/v1/dossiers/{code}": {"get": {
                 "summary": "One dossier", "security": bearer,
                 "parameters": [{"name": "code", "in": "path", "required": True,

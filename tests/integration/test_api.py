@@ -9,7 +9,8 @@ def test_openapi_document_is_valid_and_lists_the_contract(app):
     spec = app.test_client().get("/api/v1/openapi.json").get_json()
     validate(spec)
     for path in ("/api/v1/session", "/api/v1/procedures", "/api/v1/dossiers",
-                 "/api/v1/dossiers/{code}", "/healthz"):
+                 "/api/v1/dossiers/{code}", "/api/v1/calendar/due", "/api/v1/calendar/days",
+                 "/healthz"):
         assert path in spec["paths"]
 
 
