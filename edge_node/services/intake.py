@@ -11,19 +11,20 @@ from datetime import datetime
 
 import sqlite_utils
 
+from edge_node.domain import lifecycle
 from edge_node.domain import validation as v
 from edge_node.domain.calendar import WorkCalendar
 from edge_node.domain.clock import local, to_iso
 from edge_node.domain.codes import dossier_code
-from edge_node.domain.deadlines import UNITS, DeadlineError, due_at
+from edge_node.domain.deadlines import UNITS, DeadlineError, due_at, limit_minutes
 from edge_node.domain.text import fold, nfc
 from edge_node.store import audit, outbox
 from edge_node.store import catalog as catalog_store
 from edge_node.store import dossiers as dossier_store
+from edge_node.store import process as process_store
 from edge_node.store.db import write_tx
 
 STATUS_ACCEPTED = "DA_TIEP_NHAN"
-DVCQG_RECEIVED = 2
 CHANNEL_DIRECT = 1
 MAX_DOCUMENTS = 100
 UNIT_LABELS = {
@@ -112,60 +113,118 @@ def _clean(payload: dict, procedure: dict) -> dict:
     return out
 
 
+def _steps(db: sqlite_utils.Database, procedure: dict, start: datetime, due: datetime,
+           limit_value: float, limit_unit: str, cal: WorkCalendar) -> list[dict]:
+    steps = process_store.steps_of(db, procedure["code"])
+    if not steps:
+        total = (limit_minutes(int(limit_value), limit_unit)
+                 if limit_unit in ("working_days", "working_hours")
+                 else cal.working_minutes_between(start, due))
+        steps = lifecycle.default_steps(total)
+    return lifecycle.steps_with_deadlines(steps, start, cal)
+
+
+PRE_ACCEPT_DECISIONS = ("request_supplement", "refuse")
+
+
 def receive(db: sqlite_utils.Database, payload: dict, *, user: dict, now: datetime,
             agency_id: str, calendar: WorkCalendar, ip: str = "") -> dict:
-    """Accept a complete counter dossier; returns the stored dossier.
+    """Record a counter dossier: accept it (default), or guide the applicant to
+    complete it (Mẫu 02) or refuse it (Mẫu 03) without accepting.
+
+    Acceptance issues the dossier code and due date; the other two outcomes are
+    numbered ``PN-yyMMdd-NNNN`` (a slip number, not a dossier code) and start
+    no clock.
 
     :raises IntakeError: for an unknown procedure or any bad field; nothing is written.
     """
     if not isinstance(payload, dict):
         raise IntakeError({"body": "Dữ liệu gửi lên không hợp lệ."})
+    decision = payload.get("decision") or "accept"
+    if decision not in ("accept", *PRE_ACCEPT_DECISIONS):
+        raise IntakeError({"decision": "Kết quả kiểm tra hồ sơ không hợp lệ."})
     code = payload.get("procedure_code")
     procedure = catalog_store.get(db, code) if isinstance(code, str) and code else None
     if procedure is None:
         raise IntakeError({"procedure_code": "Không tìm thấy thủ tục trong danh mục."},
                           "unknown_procedure")
     clean = _clean(payload, procedure)
-    limit_value, limit_unit = _limit(procedure, payload.get("time_limit"))
-    try:
-        due = due_at(now, int(limit_value) if limit_value == int(limit_value) else limit_value,
-                     limit_unit, calendar)
-    except DeadlineError as exc:
-        raise IntakeError({"time_limit": f"Không tính được hạn trả kết quả: {exc}"}) from None
-    id_no, id_type = clean["id"]
     stamp = to_iso(now)
     local_day = local(now).date()
-    with write_tx(db):
-        seq = dossier_store.next_seq(db, agency_id, local_day.isoformat())
-        code = dossier_code(agency_id, local_day, seq)
-        row = {
-            "code": code, "procedure_code": procedure["code"],
-            "procedure_name": procedure["name"], "field": procedure["field"],
-            "status": STATUS_ACCEPTED, "dvcqg_status": DVCQG_RECEIVED,
-            "channel": CHANNEL_DIRECT, "applicant_name": clean["applicant_name"],
-            "applicant_fold": fold(clean["applicant_name"]), "id_number": id_no,
-            "id_type": id_type, "phone": clean["phone"], "address": clean["address"],
-            "email": clean["email"], "documents_received": clean["documents"],
-            "return_method": clean["return_method"], "postal_address": clean["postal_address"],
-            "fee_vnd": procedure["fee_vnd"] or 0, "time_limit_value": limit_value,
+    id_no, id_type = clean["id"]
+    row = {
+        "procedure_code": procedure["code"], "procedure_name": procedure["name"],
+        "field": procedure["field"], "channel": CHANNEL_DIRECT,
+        "applicant_name": clean["applicant_name"], "applicant_fold": fold(clean["applicant_name"]),
+        "id_number": id_no, "id_type": id_type, "phone": clean["phone"],
+        "address": clean["address"], "email": clean["email"],
+        "documents_received": clean["documents"], "return_method": clean["return_method"],
+        "postal_address": clean["postal_address"], "fee_vnd": procedure["fee_vnd"] or 0,
+        "payment_status": "unpaid" if procedure["fee_vnd"] else "none",
+        "identity_status": "chua_xac_thuc", "received_by": user["id"],
+        "catalog_version": procedure["catalog_version"], "created_at": stamp,
+        "updated_at": stamp,
+    }
+    if decision in PRE_ACCEPT_DECISIONS:
+        draft = {**row, "status": "NHAP", "time_limit_value": procedure["time_limit_value"],
+                 "time_limit_unit": procedure["time_limit_unit"]}
+        try:
+            outcome = lifecycle.decide(draft, [], decision, payload, actor=user, now=now,
+                                       cal=calendar, procedure=procedure)
+        except lifecycle.TransitionError as exc:
+            field = {"missing_items": "items", "missing_reason": "reason"}.get(exc.code,
+                                                                               "decision")
+            raise IntakeError({field: exc.message}) from None
+        row.update(draft)
+        row.update(outcome.set)
+        row["received_at"] = stamp  # when the applicant came, for the log book
+        data = outcome.data
+        clock = None
+        prefix, event_type = "PN", decision
+    else:
+        limit_value, limit_unit = _limit(procedure, payload.get("time_limit"))
+        value = int(limit_value) if limit_value == int(limit_value) else limit_value
+        try:
+            due = due_at(now, None if limit_unit == "same_day" else value, limit_unit, calendar)
+        except DeadlineError as exc:
+            raise IntakeError({"time_limit": f"Không tính được hạn trả kết quả: {exc}"}) from None
+        row.update({
+            "status": STATUS_ACCEPTED, "time_limit_value": limit_value,
             "time_limit_unit": limit_unit, "received_at": stamp,
             "received_effective_at": to_iso(due.received_effective_at),
-            "due_at": to_iso(due.due_at), "identity_status": "chua_xac_thuc",
-            "received_by": user["id"], "catalog_version": procedure["catalog_version"],
-            "updated_at": stamp,
-        }
+            "due_at": to_iso(due.due_at), "original_due_at": to_iso(due.due_at),
+            "transfer_due_at": to_iso(lifecycle.transfer_due(now, calendar)),
+            "steps": _steps(db, procedure, due.received_effective_at, due.due_at, limit_value,
+                            limit_unit, calendar),
+            "current_step": 0,
+        })
+        data, clock = {}, {"kind": "received", "at": stamp}
+        prefix, event_type = agency_id, "accept"
+    row["dvcqg_status"] = lifecycle.dvcqg_status(row["status"])
+    with write_tx(db):
+        seq = dossier_store.next_seq(db, prefix, local_day.isoformat())
+        code = (dossier_code(agency_id, local_day, seq) if prefix == agency_id
+                else f"PN-{local_day:%y%m%d}-{seq:04d}")
+        row["code"] = code
         dossier_store.insert(db, row)
         event_id = str(uuid.uuid4())
-        snapshot = {k: row[k] for k in row if k not in ("applicant_fold", "received_by")}
+        # The first event holds the whole stored row (defaults included), so the
+        # projection can be rebuilt from events alone.
+        stored = dossier_store.get(db, code)
+        snapshot = {k: v for k, v in stored.items() if k != "applicant_fold"}
+        payload_out = {"set": snapshot, "data": data}
+        if clock:
+            payload_out["clock"] = clock
         dossier_store.add_event(db, {
-            "event_id": event_id, "dossier_code": code, "type": "accept",
+            "event_id": event_id, "dossier_code": code, "type": event_type,
             "actor_id": user["id"], "actor": user["username"], "actor_role": user["role"],
-            "at": stamp, "payload": snapshot,
+            "at": stamp, "payload": payload_out,
         })
-        audit.append(db, at=stamp, actor=user["username"], action="dossier.accept", obj=code,
-                     detail={"procedure": procedure["code"], "due_at": row["due_at"]}, ip=ip)
+        audit.append(db, at=stamp, actor=user["username"], action=f"dossier.{event_type}",
+                     obj=code, detail={"procedure": procedure["code"],
+                                       "due_at": row.get("due_at")}, ip=ip)
         outbox.add(db, kind="dossier.event", event_id=event_id, at=stamp, payload={
-            "dossier_code": code, "type": "accept", "at": stamp, "actor": user["username"],
-            "role": user["role"], "data": snapshot,
+            "dossier_code": code, "type": event_type, "at": stamp, "actor": user["username"],
+            "role": user["role"], **payload_out,
         })
     return dossier_store.get(db, code)

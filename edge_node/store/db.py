@@ -59,19 +59,28 @@ def schema_version(db: sqlite_utils.Database) -> int:
     return db.conn.execute("PRAGMA user_version").fetchone()[0]
 
 
-def migrate(db: sqlite_utils.Database) -> list[int]:
+def migrate(db: sqlite_utils.Database, upto: int | None = None) -> list[int]:
     """Apply pending numbered migrations, each in its own transaction.
 
     :returns: the numbers applied now.
     """
     applied = []
     for number, statements in MIGRATIONS:
-        if number <= schema_version(db):
+        if number <= schema_version(db) or (upto is not None and number > upto):
             continue
-        with write_tx(db):
-            for sql in statements:
-                db.conn.execute(sql)
-            db.conn.execute(f"PRAGMA user_version = {number}")
+        # Rebuilding a table (create new, copy, drop, rename) must not fire
+        # foreign-key actions; the pragma only changes outside a transaction.
+        db.conn.execute("PRAGMA foreign_keys = OFF")
+        try:
+            with write_tx(db):
+                for sql in statements:
+                    db.conn.execute(sql)
+                broken = db.conn.execute("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"migration {number} breaks foreign keys: {broken[:3]}")
+                db.conn.execute(f"PRAGMA user_version = {number}")
+        finally:
+            db.conn.execute("PRAGMA foreign_keys = ON")
         applied.append(number)
     return applied
 

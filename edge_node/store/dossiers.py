@@ -6,8 +6,9 @@ import json
 
 import sqlite_utils
 
-OPEN_STATES = ("CHO_TIEP_NHAN", "DA_TIEP_NHAN", "DANG_XU_LY", "CHO_BO_SUNG",
-               "CHO_NGHIA_VU_TAI_CHINH", "DUNG_XU_LY", "DA_XU_LY_XONG")
+from edge_node.domain.lifecycle import OPEN_STATES
+
+JSON_COLUMNS = ("documents_received", "steps", "supplement_items")
 
 
 def next_seq(db: sqlite_utils.Database, agency_id: str, day: str) -> int:
@@ -21,12 +22,25 @@ def next_seq(db: sqlite_utils.Database, agency_id: str, day: str) -> int:
         (agency_id, day)).fetchone()[0]
 
 
+def _encode(row: dict) -> dict:
+    return {k: (json.dumps(v, ensure_ascii=False) if k in JSON_COLUMNS else v)
+            for k, v in row.items()}
+
+
 def insert(db: sqlite_utils.Database, row: dict) -> None:
-    row = {**row, "documents_received": json.dumps(row["documents_received"],
-                                                   ensure_ascii=False)}
+    row = _encode(row)
     cols = ", ".join(row)
     marks = ", ".join(f":{k}" for k in row)
     db.conn.execute(f"INSERT INTO dossiers ({cols}) VALUES ({marks})", row)
+
+
+def update(db: sqlite_utils.Database, code: str, fields: dict) -> None:
+    if not fields:
+        return
+    fields = _encode(fields)
+    sets = ", ".join(f"{k} = :{k}" for k in fields)
+    db.conn.execute(f"UPDATE dossiers SET {sets} WHERE code = :code__", {**fields,
+                                                                         "code__": code})
 
 
 def add_event(db: sqlite_utils.Database, row: dict) -> int:
@@ -40,7 +54,7 @@ def add_event(db: sqlite_utils.Database, row: dict) -> int:
 
 def get(db: sqlite_utils.Database, code: str) -> dict | None:
     rows = list(db.query("SELECT * FROM dossiers WHERE code = ?", [code]))
-    return _decode(rows[0]) if rows else None
+    return decode(rows[0]) if rows else None
 
 
 def events(db: sqlite_utils.Database, code: str) -> list[dict]:
@@ -53,6 +67,48 @@ def events(db: sqlite_utils.Database, code: str) -> list[dict]:
     return out
 
 
+STEP_ROLE = "json_extract(steps, '$[' || current_step || '].role')"
+
+# queue name: (WHERE clause, ORDER BY); ":me" and ":role" are bound per user
+QUEUES: dict[str, tuple[str, str]] = {
+    "to_receive": ("status IN ('CHO_TIEP_NHAN', 'NHAP')", "created_at"),
+    "to_transfer": ("status = 'DA_TIEP_NHAN'", "transfer_due_at, code"),
+    "my_work": (f"status = 'DANG_XU_LY' AND {STEP_ROLE} = :role"
+                " AND (assignee_id = :me OR assignee_id IS NULL)", "due_at, code"),
+    "for_leader": (f"status = 'DANG_XU_LY' AND {STEP_ROLE} = 'leader'", "due_at, code"),
+    "supplement": ("status = 'CHO_BO_SUNG'", "supplement_close_at, code"),
+    "payment": ("status = 'CHO_NGHIA_VU_TAI_CHINH'", "payment_requested_at, code"),
+    "to_return": ("status IN ('DA_XU_LY_XONG', 'KHONG_DU_DIEU_KIEN')", "due_at, code"),
+    "open": (f"status IN ({', '.join(repr(s) for s in OPEN_STATES)})", "due_at, code"),
+    "closed": (f"status NOT IN ({', '.join(repr(s) for s in OPEN_STATES)})",
+               "updated_at DESC, code"),
+}
+
+
+def queue(db: sqlite_utils.Database, name: str, *, me: int | None = None, role: str = "",
+          procedure: str = "", field: str = "", received_from: str = "", received_to: str = "",
+          limit: int = 200, offset: int = 0) -> list[dict]:
+    """Dossiers of one work queue, with optional filters (dates are UTC ISO bounds)."""
+    where, order = QUEUES[name]
+    clauses = [where]
+    params: dict = {"me": me, "role": role, "limit": limit, "offset": offset}
+    if procedure:
+        clauses.append("procedure_code = :procedure")
+        params["procedure"] = procedure
+    if field:
+        clauses.append("field = :field")
+        params["field"] = field
+    if received_from:
+        clauses.append("received_at >= :rfrom")
+        params["rfrom"] = received_from
+    if received_to:
+        clauses.append("received_at < :rto")
+        params["rto"] = received_to
+    sql = (f"SELECT * FROM dossiers WHERE {' AND '.join(clauses)} ORDER BY {order}"
+           " LIMIT :limit OFFSET :offset")
+    return [decode(r) for r in db.query(sql, params)]
+
+
 def list_by_status(db: sqlite_utils.Database, statuses: tuple[str, ...] | None,
                    limit: int = 200, offset: int = 0) -> list[dict]:
     if statuses:
@@ -61,12 +117,21 @@ def list_by_status(db: sqlite_utils.Database, statuses: tuple[str, ...] | None,
                " ORDER BY due_at, code LIMIT ? OFFSET ?")
         params = [*statuses, limit, offset]
     else:
-        sql = "SELECT * FROM dossiers ORDER BY received_at DESC, code DESC LIMIT ? OFFSET ?"
+        sql = "SELECT * FROM dossiers ORDER BY created_at DESC, code DESC LIMIT ? OFFSET ?"
         params = [limit, offset]
-    return [_decode(r) for r in db.query(sql, params)]
+    return [decode(r) for r in db.query(sql, params)]
 
 
-def _decode(row: dict) -> dict:
+def received_between(db: sqlite_utils.Database, start: str, end: str) -> list[dict]:
+    """Accepted dossiers received in ``[start, end)`` (UTC ISO), for the log book (Mẫu 07)."""
+    return [decode(r) for r in db.query(
+        "SELECT * FROM dossiers WHERE received_at >= ? AND received_at < ?"
+        " AND status NOT IN ('HUONG_DAN_BO_SUNG', 'TU_CHOI_TIEP_NHAN', 'NHAP', 'CHO_TIEP_NHAN')"
+        " ORDER BY received_at, code", [start, end])]
+
+
+def decode(row: dict) -> dict:
     row = dict(row)
-    row["documents_received"] = json.loads(row["documents_received"] or "[]")
+    for key in JSON_COLUMNS:
+        row[key] = json.loads(row[key] or "[]")
     return row

@@ -10,16 +10,17 @@ from datetime import date
 
 from flask import Blueprint, abort, current_app, g, jsonify, request
 
+from edge_node.domain import lifecycle
 from edge_node.domain.clock import parse_iso, to_iso
 from edge_node.domain.deadlines import DeadlineError, due_at
-from edge_node.services import accounts
+from edge_node.services import accounts, processing
 from edge_node.services import catalog as catalog_service
 from edge_node.services.calendar import load_calendar
 from edge_node.services.intake import IntakeError
 from edge_node.store import dossiers as dossier_store
 from edge_node.web.app import get_db, request_now
 from edge_node.web.auth import api_token_lifetime, client_ip, roles
-from edge_node.web.dossiers import ALL_ROLES, INTAKE_ROLES, receive_dossier
+from edge_node.web.dossiers import ALL_ROLES, INTAKE_ROLES, receive_dossier, run_action
 from edge_node.web.errors import api_error
 from edge_node.web.openapi import spec
 
@@ -44,6 +45,7 @@ def procedure_json(p: dict) -> dict:
 
 
 def dossier_json(d: dict) -> dict:
+    step = lifecycle.current_step(d)
     return {
         "code": d["code"], "status": d["status"], "dvcqg_status": d["dvcqg_status"],
         "procedure_code": d["procedure_code"], "procedure_name": d["procedure_name"],
@@ -54,6 +56,23 @@ def dossier_json(d: dict) -> dict:
         "time_limit": {"value": d["time_limit_value"], "unit": d["time_limit_unit"]},
         "received_at": d["received_at"], "received_effective_at": d["received_effective_at"],
         "due_at": d["due_at"], "identity_status": d["identity_status"],
+        "original_due_at": d["original_due_at"], "extension_count": d["extension_count"],
+        "transfer_due_at": d["transfer_due_at"],
+        "current_step": {"index": d["current_step"], "name": step["name"],
+                         "role": step["role"], "due_at": step["due_at"]} if step else None,
+        "assignee": d["assignee"] or None,
+        "steps": d["steps"],
+        "fee": {"amount_vnd": d["fee_vnd"], "paid_vnd": d["fee_paid_vnd"],
+                "receipt_no": d["fee_receipt_no"], "status": d["payment_status"]},
+        "obligation": {"due_vnd": d["payment_due_vnd"], "paid_vnd": d["obligation_paid_vnd"],
+                       "receipt_no": d["obligation_receipt_no"]},
+        "supplement": {"items": d["supplement_items"], "count": d["supplement_count"],
+                       "requested_at": d["supplement_requested_at"],
+                       "close_at": d["supplement_close_at"]},
+        "reason": d["reason"], "completed_at": d["completed_at"],
+        "result_kind": d["result_kind"] or None, "returned_at": d["returned_at"],
+        "return_channel": d["return_channel"] or None, "waybill_no": d["waybill_no"] or None,
+        "postal_fee_vnd": d["postal_fee_vnd"], "correction_count": d["correction_count"],
     }
 
 
@@ -191,3 +210,32 @@ def calendar_days():
         return api_error(400, "bad_range", str(exc))
     return jsonify({"days": [{"date": d.date.isoformat(), "working": d.working, "kind": d.kind,
                               "reason": d.reason} for d in days]})
+
+
+@bp.route("/dossiers/<code>/actions", methods=["POST"])
+@roles(*ALL_ROLES)
+def dossier_action(code: str):
+    """Apply one lifecycle action: 200 with the dossier, 409 illegal, 403 wrong role."""
+    body = _json_body()
+    if body is None or not isinstance(body.get("action"), str):
+        return api_error(400, "bad_request", "body must be JSON {action, ...}")
+    params = {k: v for k, v in body.items() if k != "action"}
+    try:
+        dossier = run_action(code, body["action"], params, g.user)
+    except processing.NotFound:
+        return api_error(404, "not_found", f"no dossier {code}")
+    except lifecycle.TransitionError as exc:
+        return api_error(exc.status, exc.code, exc.message)
+    return jsonify(dossier_json(dossier))
+
+
+@bp.route("/dossiers/<code>/events")
+@roles(*ALL_ROLES)
+def dossier_events(code: str):
+    db = get_db()
+    if dossier_store.get(db, code) is None:
+        return api_error(404, "not_found", f"no dossier {code}")
+    return jsonify({"items": [
+        {"event_id": e["event_id"], "type": e["type"], "at": e["at"], "actor": e["actor"],
+         "actor_role": e["actor_role"], "set": e["payload"].get("set", {}),
+         "data": e["payload"].get("data", {})} for e in dossier_store.events(db, code)]})

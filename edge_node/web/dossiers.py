@@ -3,22 +3,36 @@
 from __future__ import annotations
 
 import io
+from datetime import date, datetime, time, timedelta
 
 import qrcode
 import qrcode.image.svg
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from markupsafe import Markup
 
-from edge_node.domain.clock import parse_iso
+from edge_node.domain import lifecycle
+from edge_node.domain.clock import LOCAL_TZ, parse_iso, to_iso
 from edge_node.domain.deadlines import UNITS, due_state
 from edge_node.domain.validation import RETURN_METHODS
 from edge_node.services import catalog as catalog_service
-from edge_node.services import intake
+from edge_node.services import intake, processing
 from edge_node.services.calendar import load_calendar
 from edge_node.store import catalog as catalog_store
 from edge_node.store import dossiers as dossier_store
+from edge_node.store import users as users_store
 from edge_node.web.app import get_db, request_now
 from edge_node.web.auth import client_ip, roles
+from edge_node.web.errors import page_error
 
 bp = Blueprint("dossiers", __name__)
 ALL_ROLES = ("admin", "clerk", "officer", "leader")
@@ -33,16 +47,89 @@ def receive_dossier(payload: dict, user: dict) -> dict:
                           calendar=load_calendar(db, cfg.working_hours), ip=client_ip())
 
 
+def run_action(code: str, action: str, params: dict, user: dict) -> dict:
+    """Shared by the dossier page and the API."""
+    cfg = current_app.config["EDGE"]
+    db = get_db()
+    return processing.act(db, code, action, params, user=user, now=request_now(),
+                          calendar=load_calendar(db, cfg.working_hours), ip=client_ip())
+
+
+QUEUE_LABELS = {
+    "open": "Tất cả hồ sơ đang giải quyết",
+    "to_transfer": "Chờ chuyển xử lý",
+    "my_work": "Việc của tôi",
+    "for_leader": "Chờ lãnh đạo ký",
+    "supplement": "Chờ bổ sung",
+    "payment": "Chờ nộp nghĩa vụ tài chính",
+    "to_return": "Chờ trả kết quả",
+    "due_soon": "Sắp đến hạn",
+    "overdue": "Quá hạn",
+    "to_receive": "Chờ tiếp nhận",
+    "closed": "Đã kết thúc",
+}
+ROLE_QUEUES = {
+    "clerk": ("open", "to_receive", "to_transfer", "supplement", "payment", "to_return",
+              "due_soon", "overdue", "closed"),
+    "officer": ("my_work", "supplement", "due_soon", "overdue", "open", "closed"),
+    "leader": ("for_leader", "my_work", "due_soon", "overdue", "open", "closed"),
+    "admin": ("open", "due_soon", "overdue", "closed"),
+}
+RUNNING = ("DA_TIEP_NHAN", "DANG_XU_LY")
+
+
+def _with_due_state(rows: list[dict], cal) -> list[dict]:
+    now = request_now()
+    for row in rows:
+        if row["status"] in RUNNING and row["due_at"]:
+            row["due_state"] = due_state(parse_iso(row["due_at"]), now, cal)
+        elif row["status"] in lifecycle.OPEN_STATES:
+            row["due_state"] = "paused" if row["status"] in (
+                "CHO_BO_SUNG", "CHO_NGHIA_VU_TAI_CHINH") else "none"
+        else:
+            row["due_state"] = "none"
+    return rows
+
+
+def _local_bound(text: str, *, end: bool) -> str:
+    """A YYYY-MM-DD filter date as a UTC bound of that local day."""
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return ""
+    if end:
+        day += timedelta(days=1)
+    return to_iso(datetime.combine(day, time(0), tzinfo=LOCAL_TZ))
+
+
 @bp.route("/")
 @roles(*ALL_ROLES)
 def index():
+    return queue(ROLE_QUEUES[g.user["role"]][0])
+
+
+@bp.route("/queues/<name>")
+@roles(*ALL_ROLES)
+def queue(name: str):
+    if name not in QUEUE_LABELS:
+        abort(404)
     db = get_db()
-    rows = dossier_store.list_by_status(db, dossier_store.OPEN_STATES)
-    now = request_now()
     cal = load_calendar(db, current_app.config["EDGE"].working_hours)
-    for row in rows:
-        row["due_state"] = due_state(parse_iso(row["due_at"]), now, cal)
-    return render_template("dossiers/index.html", dossiers=rows)
+    args = request.args
+    filters = {"procedure": args.get("procedure", "").strip()[:60],
+               "field": args.get("field", "").strip()[:200],
+               "received_from": _local_bound(args.get("from", ""), end=False),
+               "received_to": _local_bound(args.get("to", ""), end=True)}
+    base = name if name not in ("due_soon", "overdue") else "open"
+    rows = _with_due_state(dossier_store.queue(db, base, me=g.user["id"], role=g.user["role"],
+                                               limit=500, **filters), cal)
+    if name in ("due_soon", "overdue"):
+        rows = [r for r in rows if r["due_state"] == name]
+    fields = [r[0] for r in db.conn.execute(
+        "SELECT DISTINCT field FROM dossiers WHERE field != '' ORDER BY field")]
+    return render_template("dossiers/index.html", dossiers=rows, queue=name,
+                           queues=[(q, QUEUE_LABELS[q]) for q in ROLE_QUEUES[g.user["role"]]],
+                           title=QUEUE_LABELS[name], fields=fields, args=args)
 
 
 @bp.route("/intake", methods=["GET", "POST"])
@@ -68,6 +155,10 @@ def intake_form():
             "return_method": form.get("return_method", ""),
             "postal_address": form.get("postal_address", ""),
         }
+        decision = form.get("decision", "accept")
+        if decision != "accept":
+            payload.update({"decision": decision, "reason": form.get("reason", ""),
+                            "items": form.get("items", "")})
         if procedure["time_limit_value"] is None:
             payload["time_limit"] = {"value": form.get("limit_value", ""),
                                      "unit": form.get("limit_unit", "")}
@@ -76,6 +167,12 @@ def intake_form():
         except intake.IntakeError as exc:
             errors = exc.errors
         else:
+            if dossier["status"] == "HUONG_DAN_BO_SUNG":
+                return redirect(url_for("dossiers.form", code=dossier["code"], form="mau02",
+                                        print=1))
+            if dossier["status"] == "TU_CHOI_TIEP_NHAN":
+                return redirect(url_for("dossiers.form", code=dossier["code"], form="mau03",
+                                        print=1))
             return redirect(url_for("dossiers.slip", code=dossier["code"], print=1))
     return render_template("dossiers/intake.html", procedure=procedure, form=form,
                            errors=errors, return_methods=RETURN_METHODS, units=UNITS,
@@ -89,13 +186,161 @@ def _dossier_or_404(code: str) -> dict:
     return dossier
 
 
+ACTION_LABELS = {name: spec[2] for name, spec in lifecycle.ACTIONS.items()}
+FORM_TITLES = {
+    "mau01": "Giấy tiếp nhận hồ sơ và hẹn trả kết quả",
+    "mau02": "Phiếu yêu cầu bổ sung, hoàn thiện hồ sơ",
+    "mau03": "Phiếu từ chối tiếp nhận giải quyết hồ sơ",
+    "mau04": "Văn bản xin lỗi và đề nghị gia hạn thời gian giải quyết",
+    "mau05": "Thông báo dừng giải quyết hồ sơ",
+    "mau06": "Phiếu kiểm soát quá trình giải quyết hồ sơ",
+}
+
+
+def _detail(code: str, *, error: str | None = None, status: int = 200, form=None):
+    db = get_db()
+    dossier = _dossier_or_404(code)
+    events = dossier_store.events(db, code)
+    cal = load_calendar(db, current_app.config["EDGE"].working_hours)
+    _with_due_state([dossier], cal)
+    actions = lifecycle.available_actions(dossier, g.user)
+    assignable = {}
+    for user in users_store.list_all(db):
+        if not user["disabled"]:
+            assignable.setdefault(user["role"], []).append(user)
+    steps = control_rows(dossier, events)
+    forms = [f for f in FORM_TITLES if _form_available(dossier, events, f)]
+    return render_template("dossiers/detail.html", d=dossier, events=events, actions=actions,
+                           action_labels=ACTION_LABELS, assignable=assignable, steps=steps,
+                           return_methods=RETURN_METHODS, error=error, forms=forms,
+                           form_titles=FORM_TITLES, form=form or {},
+                           next_step=_next_step(dossier)), status
+
+
+def _next_step(dossier: dict) -> dict | None:
+    steps = dossier.get("steps") or []
+    index = (dossier.get("current_step") or 0) + 1
+    return steps[index] if index < len(steps) else None
+
+
 @bp.route("/dossiers/<code>")
 @roles(*ALL_ROLES)
 def detail(code: str):
+    return _detail(code)
+
+
+def _form_params(action: str, form) -> dict:
+    params = {k: form.get(k) for k in ("to_user", "note", "reason", "result", "description",
+                                       "receipt_no", "waybill_no", "channel")
+              if form.get(k) not in (None, "")}
+    for key in ("amount_vnd", "postal_fee_vnd"):
+        raw = (form.get(key) or "").replace(".", "").replace(",", "").strip()
+        if raw:
+            params[key] = int(raw) if raw.lstrip("-").isdigit() else raw
+    if form.get("items"):
+        params["items"] = form.get("items")
+    if form.get("new_due_local"):
+        try:
+            naive = datetime.fromisoformat(form["new_due_local"])
+            params["new_due_at"] = naive.replace(tzinfo=LOCAL_TZ).isoformat()
+        except ValueError:
+            params["new_due_at"] = "không hợp lệ"
+    return params
+
+
+@bp.route("/dossiers/<code>/actions/<action>", methods=["POST"])
+@roles(*ALL_ROLES)
+def action(code: str, action: str):
+    _dossier_or_404(code)
+    try:
+        dossier = run_action(code, action, _form_params(action, request.form), g.user)
+    except lifecycle.TransitionError as exc:
+        return _detail(code, error=exc.message, status=exc.status, form=request.form)
+    flash(f"Đã thực hiện: {ACTION_LABELS.get(action, action)}.", "success")
+    printable = {"request_supplement": "mau02", "extend": "mau04", "withdraw": "mau05",
+                 "stop": "mau05", "reject": "mau03"}.get(action)
+    if printable:
+        return redirect(url_for("dossiers.form", code=dossier["code"], form=printable))
+    return redirect(url_for("dossiers.detail", code=dossier["code"]))
+
+
+def control_rows(dossier: dict, events: list[dict]) -> list[dict]:
+    """Rows of the control sheet (Mẫu 06): each step with handover times and timeliness."""
+    steps = dossier.get("steps") or []
+    rows = [{**s, "index": i, "started_at": None, "finished_at": None, "by": "",
+             "to": "", "result": ""} for i, s in enumerate(steps)]
+    if not rows:
+        return rows
+    started = dossier.get("received_effective_at")
+    rows[0]["started_at"] = started
+    for event in events:
+        data = event["payload"].get("data", {})
+        if "from_step" in data and "to_step" in data:
+            i, j = data["from_step"], data["to_step"]
+            if 0 <= i < len(rows):
+                rows[i]["finished_at"] = event["at"]
+                rows[i]["by"] = event["actor"]
+                rows[i]["to"] = data.get("to_user") or ""
+            if 0 <= j < len(rows) and j != i:
+                rows[j]["started_at"] = event["at"]
+        if event["type"] == "return_result":
+            rows[-1]["finished_at"] = event["at"]
+            rows[-1]["by"] = event["actor"]
+    for row in rows:
+        if row["finished_at"] and row["due_at"]:
+            finished, due = parse_iso(row["finished_at"]), parse_iso(row["due_at"])
+            row["result"] = ("early" if finished < due else
+                             "on_time" if finished == due else "late")
+    return rows
+
+
+def _form_available(dossier: dict, events: list[dict], form: str) -> bool:
+    types = {e["type"] for e in events}
+    accepted = bool(dossier.get("due_at")) and dossier["status"] not in (
+        "HUONG_DAN_BO_SUNG", "TU_CHOI_TIEP_NHAN")
+    return {
+        "mau01": accepted,
+        "mau02": bool(dossier.get("supplement_items")),
+        "mau03": dossier["status"] == "TU_CHOI_TIEP_NHAN" or "reject" in types,
+        "mau04": "extend" in types,
+        "mau05": bool(types & {"withdraw", "stop"}),
+        "mau06": accepted,
+    }[form]
+
+
+@bp.route("/dossiers/<code>/forms/<form>")
+@roles(*ALL_ROLES)
+def form(code: str, form: str):
+    if form == "mau01":
+        return slip(code)
+    if form not in FORM_TITLES:
+        abort(404)
     dossier = _dossier_or_404(code)
     events = dossier_store.events(get_db(), code)
-    return render_template("dossiers/detail.html", d=dossier, events=events,
-                           return_methods=RETURN_METHODS)
+    if not _form_available(dossier, events, form):
+        abort(404)
+    last = {e["type"]: e for e in events}
+    return render_template(f"forms/{form}.html", d=dossier, events=events, last=last,
+                           title=FORM_TITLES[form], steps=control_rows(dossier, events),
+                           return_methods=RETURN_METHODS,
+                           auto_print=request.args.get("print") == "1")
+
+
+@bp.route("/forms/mau07")
+@roles(*ALL_ROLES)
+def log_book():
+    """Sổ theo dõi hồ sơ (Mẫu 07) for a date range (default: this month)."""
+    today = request_now().astimezone(LOCAL_TZ).date()
+    try:
+        start = date.fromisoformat(request.args.get("from") or today.replace(day=1).isoformat())
+        end = date.fromisoformat(request.args.get("to") or today.isoformat())
+    except ValueError:
+        return page_error(400, "Ngày không hợp lệ (định dạng năm-tháng-ngày).")
+    if end < start or (end - start).days > 366:
+        return page_error(400, "Khoảng thời gian không hợp lệ (tối đa một năm).")
+    rows = dossier_store.received_between(get_db(), _local_bound(start.isoformat(), end=False),
+                                          _local_bound(end.isoformat(), end=True))
+    return render_template("forms/mau07.html", rows=rows, start=start, end=end)
 
 
 def qr_svg(text: str) -> Markup:

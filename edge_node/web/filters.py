@@ -5,22 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from edge_node.domain.clock import local, parse_iso
+from edge_node.domain.lifecycle import STATES
 
-STATUS_LABELS = {
-    "NHAP": "Nháp",
-    "CHO_TIEP_NHAN": "Chờ tiếp nhận",
-    "HUONG_DAN_BO_SUNG": "Hướng dẫn bổ sung",
-    "TU_CHOI_TIEP_NHAN": "Từ chối tiếp nhận",
-    "DA_TIEP_NHAN": "Đã tiếp nhận",
-    "DANG_XU_LY": "Đang xử lý",
-    "CHO_BO_SUNG": "Chờ bổ sung",
-    "CHO_NGHIA_VU_TAI_CHINH": "Chờ thực hiện nghĩa vụ tài chính",
-    "DUNG_XU_LY": "Dừng xử lý",
-    "DA_RUT": "Đã rút hồ sơ",
-    "DA_XU_LY_XONG": "Đã xử lý xong",
-    "DA_TRA_KET_QUA": "Đã trả kết quả",
-    "DA_DONG": "Đã đóng",
-}
+STATUS_LABELS = {state: spec[0] for state, spec in STATES.items()}
 ROLE_LABELS = {
     "admin": "Quản trị hệ thống",
     "clerk": "Cán bộ một cửa",

@@ -76,3 +76,28 @@ def test_many_concurrent_writers_lose_no_update(tmp_path):
     assert setup.conn.execute("SELECT value FROM settings").fetchone()[0] == str(total)
     seqs = [r[0] for r in setup.conn.execute("SELECT seq FROM outbox ORDER BY seq")]
     assert seqs == list(range(1, total + 1))  # gap-free sequence for sync
+
+
+def test_migration_3_keeps_dossiers_and_events_of_an_older_home(tmp_path):
+    db = connect(tmp_path / "old.db")
+    migrate(db, upto=2)
+    with write_tx(db):
+        db.conn.execute(
+            "INSERT INTO dossiers (code, procedure_code, procedure_name, status, dvcqg_status,"
+            " applicant_name, applicant_fold, id_number, id_type, phone, address,"
+            " return_method, time_limit_value, time_limit_unit, received_at,"
+            " received_effective_at, due_at, updated_at) VALUES ('DEM.00.00.Z00-261203-0001',"
+            " '1.001193', 'Đăng ký khai sinh', 'DA_TIEP_NHAN', 2, 'Lò Văn A', 'lo van a',"
+            " '011090001234', 1, '0912345678', 'Bản Phăng', 'counter', 1, 'same_day',"
+            " '2026-12-03T02:00:00Z', '2026-12-03T02:00:00Z', '2026-12-03T10:00:00Z',"
+            " '2026-12-03T02:00:00Z')")
+        db.conn.execute(
+            "INSERT INTO dossier_events (event_id, dossier_code, type, actor, actor_role, at)"
+            " VALUES ('e1', 'DEM.00.00.Z00-261203-0001', 'accept', 'canbo1', 'clerk',"
+            " '2026-12-03T02:00:00Z')")
+    assert migrate(db) == [n for n, _ in MIGRATIONS if n > 2]
+    row = db.conn.execute("SELECT status, due_at, created_at FROM dossiers").fetchone()
+    assert row == ("DA_TIEP_NHAN", "2026-12-03T10:00:00Z", "2026-12-03T02:00:00Z")
+    assert db.conn.execute("SELECT count(*) FROM dossier_events").fetchone()[0] == 1
+    assert db.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert db.conn.execute("PRAGMA foreign_key_check").fetchall() == []
