@@ -356,6 +356,8 @@ def qr_svg(text: str) -> Markup:
 @roles(*ALL_ROLES)
 def slip(code: str):
     dossier = _dossier_or_404(code)
+    if not _form_available(dossier, [], "mau01"):
+        abort(404)  # no receipt for a dossier that was not accepted
     procedure = catalog_store.get(get_db(), dossier["procedure_code"]) or {}
     return render_template("forms/mau01.html", d=dossier, procedure=procedure,
                            qr=qr_svg(dossier["code"]), return_methods=RETURN_METHODS,
