@@ -101,6 +101,9 @@ def _serve(cfg) -> None:
             raise click.ClickException(
                 f"cannot listen on {cfg.host}:{cfg.port} ({exc.strerror}); is the port taken? "
                 "Choose another with --port.") from None
+        from edge_node.jobs import start_scheduler
+
+        scheduler = start_scheduler(cfg)
         click.echo(f"Commune edge node {__version__} serving {cfg.home}")
         click.echo(f"Open {_url(cfg)} in a browser. Press Ctrl+C to stop.", nl=True)
         sys.stdout.flush()
@@ -109,6 +112,7 @@ def _serve(cfg) -> None:
         except KeyboardInterrupt:
             click.echo("Stopped.")
         finally:
+            scheduler.shutdown(wait=False)
             server.close()
     finally:
         lock.release()

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from flask import Blueprint, current_app, g, render_template, request
+from flask import Blueprint, abort, current_app, g, render_template, request
 
+from edge_node.domain import lifecycle
 from edge_node.domain.catalog_formats import CatalogError
 from edge_node.domain.clock import local
+from edge_node.domain.deadlines import limit_minutes
 from edge_node.services import accounts
 from edge_node.services import calendar as calendar_service
 from edge_node.services import catalog as catalog_service
+from edge_node.services import process as process_service
 from edge_node.store import audit
 from edge_node.store import catalog as catalog_store
+from edge_node.store import process as process_store
 from edge_node.store import users as users_store
 from edge_node.web.app import get_db, request_now
 from edge_node.web.auth import client_ip, roles
@@ -160,3 +164,35 @@ def calendar():
                            special=special, overrides=cal.overrides, message=message,
                            error=error, working_hours=cfg.working_hours,
                            form=request.form), status
+
+
+@bp.route("/procedures/<code>", methods=["GET", "POST"])
+@roles("admin")
+def procedure_process(code: str):
+    """Edit a procedure's internal process and clock settings."""
+    db = get_db()
+    procedure = catalog_store.get(db, code)
+    if procedure is None:
+        abort(404)
+    message = error = None
+    status = 200
+    text = request.form.get("steps", "")
+    if request.method == "POST":
+        try:
+            process_service.set_process(
+                db, code, text, supplement_model=request.form.get("supplement_model", ""),
+                payment_pauses=request.form.get("payment_pauses") == "1",
+                actor=g.user["username"], now=request_now())
+        except process_service.ProcessError as exc:
+            error, status = exc.message, 400
+        else:
+            message = "Đã lưu quy trình nội bộ. Hồ sơ tiếp nhận từ nay dùng quy trình mới."
+            procedure = catalog_store.get(db, code)
+    steps = process_store.steps_of(db, code)
+    custom = bool(steps)
+    if not steps and procedure["time_limit_unit"] in ("working_days", "working_hours"):
+        steps = lifecycle.default_steps(limit_minutes(int(procedure["time_limit_value"]),
+                                                      procedure["time_limit_unit"]))
+    return render_template("admin/process.html", p=procedure, custom=custom,
+                           text=text if error else process_service.format_steps(steps),
+                           message=message, error=error), status

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from edge_node import __version__
+from edge_node.domain.lifecycle import ACTIONS
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -58,6 +59,20 @@ def spec() -> dict:
             "received_effective_at": {"type": "string", "format": "date-time"},
             "due_at": {"type": "string", "format": "date-time"},
             "identity_status": {"type": "string", "example": "chua_xac_thuc"},
+            "original_due_at": {"type": ["string", "null"], "format": "date-time"},
+            "extension_count": {"type": "integer", "maximum": 1},
+            "transfer_due_at": {"type": ["string", "null"], "format": "date-time"},
+            "current_step": {"type": ["object", "null"]},
+            "assignee": {"type": ["string", "null"]},
+            "steps": {"type": "array", "items": {"type": "object"}},
+            "fee": {"type": "object"}, "obligation": {"type": "object"},
+            "supplement": {"type": "object"}, "reason": {"type": "string"},
+            "completed_at": {"type": ["string", "null"], "format": "date-time"},
+            "result_kind": {"type": ["string", "null"], "enum": ["result", "refusal", None]},
+            "returned_at": {"type": ["string", "null"], "format": "date-time"},
+            "return_channel": {"type": ["string", "null"]},
+            "waybill_no": {"type": ["string", "null"]},
+            "postal_fee_vnd": {"type": "integer"}, "correction_count": {"type": "integer"},
         },
     }
     bearer = [{"bearer": []}]
@@ -92,6 +107,13 @@ def spec() -> dict:
                         "postal_address": {"type": "string"},
                         "time_limit": {**time_limit, "description":
                                        "only when the catalog has no limit for the procedure"},
+                        "decision": {"type": "string", "default": "accept",
+                                     "enum": ["accept", "request_supplement", "refuse"],
+                                     "description": "request_supplement (Mẫu 02) and refuse "
+                                                    "(Mẫu 03) record the visit under a "
+                                                    "PN-yyMMdd-NNNN slip number, no clock"},
+                        "items": {"type": "array", "items": {"type": "string"}},
+                        "reason": {"type": "string"},
                     }},
             },
         },
@@ -171,6 +193,38 @@ def spec() -> dict:
                             "workday", "weekend", "holiday", "swap_off", "makeup_workday",
                             "override_off", "override_work"]},
                         "reason": {"type": "string"}}}}}}), **_errors(400, 401)}}},
+            "/api/v1/dossiers/{code}/actions": {"post": {
+                "summary": "Apply a lifecycle action (see docs/lifecycle.md for parameters)",
+                "security": bearer,
+                "parameters": [{"name": "code", "in": "path", "required": True,
+                                "schema": {"type": "string"}}],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["action"], "properties": {
+                        "action": {"type": "string", "enum": sorted(ACTIONS)},
+                        "to_user": {"type": "string"}, "note": {"type": "string"},
+                        "reason": {"type": "string"},
+                        "items": {"type": "array", "items": {"type": "string"}},
+                        "amount_vnd": {"type": "integer", "minimum": 1},
+                        "receipt_no": {"type": "string"}, "description": {"type": "string"},
+                        "new_due_at": {"type": "string", "format": "date-time"},
+                        "result": {"type": "string"},
+                        "channel": {"type": "string", "enum": ["counter", "postal", "online"]},
+                        "waybill_no": {"type": "string"},
+                        "postal_fee_vnd": {"type": "integer", "minimum": 0}}}}}},
+                "responses": {"200": _resp("New state", {"$ref": "#/components/schemas/Dossier"}),
+                              "409": _resp("Illegal in this state", _ERROR),
+                              **_errors(400, 401, 403, 404)}}},
+            "/api/v1/dossiers/{code}/events": {"get": {
+                "summary": "The dossier's events, oldest first", "security": bearer,
+                "parameters": [{"name": "code", "in": "path", "required": True,
+                                "schema": {"type": "string"}}],
+                "responses": {"200": _resp("Events", {"type": "object", "properties": {
+                    "items": {"type": "array", "items": {"type": "object", "properties": {
+                        "event_id": {"type": "string"}, "type": {"type": "string"},
+                        "at": {"type": "string", "format": "date-time"},
+                        "actor": {"type": "string"}, "actor_role": {"type": "string"},
+                        "set": {"type": "object"}, "data": {"type": "object"}}}}}}),
+                    **_errors(401, 404)}}},
             "/api/v1/dossiers/{code}": {"get": {
                 "summary": "One dossier", "security": bearer,
                 "parameters": [{"name": "code", "in": "path", "required": True,

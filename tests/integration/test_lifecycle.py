@@ -345,3 +345,48 @@ def test_dossier_page_offers_each_role_its_actions(app, db):
     resp = officer.post(f"/dossiers/{code}/actions/request_supplement", data={
         "csrf_token": csrf_from(page), "items": "", "reason": "x"})
     assert resp.status_code == 400 and "liệt kê đầy đủ" in resp.get_data(as_text=True)
+
+
+def test_housekeeping_job_closes_expired_supplements(cfg, world):
+    from edge_node import jobs
+
+    world.now = vn(2026, 11, 2, 8, 0)  # more than 15 days before "now" for the job
+    code = accepted(world)["code"]
+    world.act(code, "transfer", "canbo")
+    world.act(code, "request_supplement", "chuyenvien", items=["Tờ khai"], reason="Sai mẫu")
+    assert jobs.housekeeping(cfg) == [code]
+    assert state(world, code)["status"] == "DA_DONG"
+
+
+def test_admin_sets_a_process_that_new_dossiers_follow(app, db, world):
+    from tests.conftest import add_user
+
+    add_user(db, "quantri", "admin")
+    admin = app.test_client()
+    login(admin, "quantri")
+    page = admin.get("/admin/procedures/9.200005").get_data(as_text=True)
+    assert "quy trình mặc định" in page and "Chuyên viên thẩm định" in page
+    token = csrf_from(page)
+    bad = admin.post("/admin/procedures/9.200005", data={
+        "csrf_token": token, "supplement_model": "restart",
+        "steps": "Tiếp nhận | một cửa | 4\nThẩm định | chuyên viên | 20\nKý | lãnh đạo | 8\n"
+                 "Trả | một cửa | 4"})
+    assert bad.status_code == 400 and "phải bằng thời hạn" in bad.get_data(as_text=True)
+    ok = admin.post("/admin/procedures/9.200005", data={
+        "csrf_token": token, "supplement_model": "pause", "payment_pauses": "1",
+        "steps": "Tiếp nhận | một cửa | 2\nThẩm định | chuyên viên | 28\nKiểm tra | lãnh đạo | 4\n"
+                 "Ký | lãnh đạo | 4\nTrả | một cửa | 2"})
+    assert ok.status_code == 200 and "Đã lưu quy trình" in ok.get_data(as_text=True)
+    d = accepted(world)
+    assert [s["minutes"] for s in d["steps"]] == [120, 1680, 240, 240, 120]
+    code = d["code"]
+    world.act(code, "transfer", "canbo")
+    world.act(code, "handover", "chuyenvien")
+    world.act(code, "handover", "lanhdao")
+    # payment now pauses the clock for this procedure
+    d = world.act(code, "request_payment", "lanhdao", amount_vnd=5000, description="Phí")
+    due = d["due_at"]
+    world.later(days=1)
+    d = world.act(code, "record_payment", "canbo", amount_vnd=5000, receipt_no="BL9")
+    assert parse_iso(d["due_at"]) > parse_iso(due)
+    assert world.act(code, "complete", "lanhdao")["status"] == "DA_XU_LY_XONG"
