@@ -61,10 +61,13 @@ def init(ctx: click.Context) -> None:
     from edge_node.services.node import init_home
 
     cfg = _cfg(ctx)
+    lock = _lock(cfg)
     try:
         result = init_home(cfg)
     except OSError as exc:
         raise click.ClickException(f"cannot create the home {cfg.home}: {exc}") from None
+    finally:
+        lock.release()
     _print_init(cfg, result)
     click.echo(f"Start the node with: edge-node --home {cfg.home} serve   → {_url(cfg)}")
 
@@ -79,18 +82,30 @@ def _setup_logging(cfg) -> None:
     root.addHandler(handler)
 
 
-def _serve(cfg) -> None:
-    import waitress
-
-    from edge_node.web.app import create_app
-
+def _lock(cfg) -> HomeLock:
+    """Take the home's lock or stop with a clear message."""
     try:
-        lock = HomeLock(cfg.lock_path).acquire()
+        cfg.home.mkdir(parents=True, exist_ok=True)
+        return HomeLock(cfg.lock_path).acquire()
     except HomeLocked as exc:
         pid = f" (process {exc})" if str(exc) else ""
         raise click.ClickException(
             f"another edge-node is already serving the home {cfg.home}{pid}. "
             "Stop it first, or use another --home.") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot use the home {cfg.home}: {exc}") from None
+
+
+def _serve(cfg, lock: HomeLock | None = None) -> None:
+    import signal
+
+    import waitress
+
+    from edge_node.web.app import create_app
+
+    lock = lock or _lock(cfg)
+    # A service manager stops us with SIGTERM: shut down like Ctrl+C.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         _setup_logging(cfg)
         app = create_app(cfg)
@@ -140,12 +155,14 @@ def up(ctx: click.Context, host: str | None, port: int | None) -> None:
     from edge_node.services.node import init_home
 
     cfg = _cfg(ctx, host=host, port=port)
+    lock = _lock(cfg)
     try:
         result = init_home(cfg)
     except OSError as exc:
+        lock.release()
         raise click.ClickException(f"cannot create the home {cfg.home}: {exc}") from None
     _print_init(cfg, result)
-    _serve(_cfg(ctx, host=host, port=port))
+    _serve(_cfg(ctx, host=host, port=port), lock)
 
 
 def _open(cfg):
@@ -190,6 +207,28 @@ def user_add(ctx: click.Context, username: str, role: str, full_name: str,
     click.echo(f"Created {role} account '{username.strip().lower()}'.")
     if not password_stdin:
         click.echo(f"One-time password (change at first login): {pw}")
+
+
+@user.command("reset-password")
+@click.argument("username")
+@click.pass_context
+def user_reset(ctx: click.Context, username: str) -> None:
+    """Give an account a new one-time password (e.g. a lost first admin password)."""
+    from edge_node.services import accounts
+    from edge_node.store import users as users_store
+
+    cfg = _cfg(ctx)
+    db = _open(cfg)
+    try:
+        target = users_store.get_by_username(db, username.strip().lower())
+        if target is None:
+            raise click.ClickException(f"no account '{username}'")
+        password = accounts.reset_password(db, target["id"], now=now_utc(),
+                                           actor={"username": "cli"})
+    finally:
+        db.conn.close()
+    click.echo(f"New one-time password for '{target['username']}' (change at next login): "
+               f"{password}")
 
 
 @cli.group()

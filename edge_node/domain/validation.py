@@ -22,8 +22,8 @@ CCCD_PROVINCE_CODES = frozenset(
 ID_TYPE_CCCD = 1
 ID_TYPE_CMND = 2
 RETURN_METHODS = {
-    "counter": "Tại Bộ phận Một cửa",
-    "postal": "Qua dịch vụ bưu chính công ích (tại nhà)",
+    "counter": "Bộ phận Một cửa",
+    "postal": "Nhà riêng, qua dịch vụ bưu chính công ích",
     "online": "Trực tuyến (Cổng Dịch vụ công quốc gia)",
 }
 _NAME_RE = re.compile(r"^[^\W\d_]+(?:[ '’.-][^\W\d_]+)*\.?$")
@@ -102,6 +102,8 @@ def address(value, field: str = "address") -> str:
         raise FieldError(field, "Chưa nhập địa chỉ.")
     if len(text) > 300:
         raise FieldError(field, "Địa chỉ quá dài (tối đa 300 ký tự).")
+    if len(text) < 5 or not any(ch.isalpha() for ch in text):
+        raise FieldError(field, "Địa chỉ quá ngắn; ghi rõ thôn/bản, xã, tỉnh.")
     return text
 
 

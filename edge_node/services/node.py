@@ -47,7 +47,7 @@ def init_home(cfg: Config) -> InitResult:
         password = None
         if not users_store.list_all(db):
             _, password = accounts.create_user(db, username="admin", role="admin",
-                                               full_name="Quản trị hệ thống", now=now_utc(),
+                                               full_name="", now=now_utc(),
                                                actor="system")
         return InitResult(created, seeded, password)
     finally:

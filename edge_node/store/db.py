@@ -73,6 +73,8 @@ def migrate(db: sqlite_utils.Database, upto: int | None = None) -> list[int]:
         db.conn.execute("PRAGMA foreign_keys = OFF")
         try:
             with write_tx(db):
+                if schema_version(db) >= number:
+                    continue  # another process applied it while we waited for the lock
                 for sql in statements:
                     db.conn.execute(sql)
                 broken = db.conn.execute("PRAGMA foreign_key_check").fetchall()

@@ -358,7 +358,10 @@ def slip(code: str):
     dossier = _dossier_or_404(code)
     if not _form_available(dossier, [], "mau01"):
         abort(404)  # no receipt for a dossier that was not accepted
-    procedure = catalog_store.get(get_db(), dossier["procedure_code"]) or {}
+    db = get_db()
+    procedure = catalog_store.get(db, dossier["procedure_code"]) or {}
+    clerk = users_store.get(db, dossier["received_by"]) if dossier["received_by"] else None
     return render_template("forms/mau01.html", d=dossier, procedure=procedure,
                            qr=qr_svg(dossier["code"]), return_methods=RETURN_METHODS,
+                           receiver=(clerk["full_name"] or clerk["username"]) if clerk else "",
                            auto_print=request.args.get("print") == "1")

@@ -131,3 +131,36 @@ def test_bad_config_is_reported(tmp_path):
     (home / "config.toml").write_text("port = 'tám nghìn'\n", encoding="utf-8")
     result = edge_node(home, "config", "show")
     assert result.returncode != 0 and "expected an integer" in result.stderr
+
+
+def test_two_starts_at_once_on_a_new_home_one_serves_one_is_refused(tmp_path):
+    home = tmp_path / "home"
+    ports = [free_port(), free_port()]
+    procs = [subprocess.Popen([sys.executable, "-m", "edge_node", "--home", str(home), "up",
+                               "--port", str(p)], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, env=ENV) for p in ports]
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and all(p.poll() is None for p in procs):
+            time.sleep(0.1)
+        loser = next(p for p in procs if p.poll() is not None)
+        out = loser.stdout.read()
+        assert loser.returncode == 1 and "already serving the home" in out
+        assert "Traceback" not in out
+        winner = next(p for p in procs if p is not loser)
+        port = ports[procs.index(winner)]
+        assert wait_for(f"http://127.0.0.1:{port}/healthz", winner).status_code == 200
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+                p.wait(timeout=10)
+            p.stdout.close()
+
+
+def test_reset_password_recovers_a_lost_admin_password(tmp_path):
+    home = tmp_path / "home"
+    edge_node(home, "init")
+    result = edge_node(home, "user", "reset-password", "admin")
+    assert result.returncode == 0 and "New one-time password for 'admin'" in result.stdout
+    assert edge_node(home, "user", "reset-password", "khong-co").returncode != 0
