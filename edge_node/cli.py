@@ -256,6 +256,51 @@ def catalog_import(ctx: click.Context, file: str) -> None:
                f"version {result['version']}; {result['total']} procedures in total.")
 
 
+@cli.command()
+@click.option("--hub", "hub_url", required=True, help="The province hub's address.")
+@click.option("--code", required=True, help="One-time code from 'sync-hub enroll-code'.")
+@click.pass_context
+def enroll(ctx: click.Context, hub_url: str, code: str) -> None:
+    """Enroll this node with the provincial hub (exchange and pin keys)."""
+    from edge_node.services import sync
+
+    cfg = _cfg(ctx)
+    db = _open(cfg)
+    try:
+        body = sync.enroll(db, cfg, hub_url, code, now=now_utc())
+    except sync.SyncError as exc:
+        raise click.ClickException(f"enrollment refused ({exc.code}): {exc.detail or exc.message}"
+                                   ) from None
+    finally:
+        db.conn.close()
+    click.echo(f"Enrolled as node {body['node_id']} of {body['commune_name']} "
+               f"({body['commune_code']}) with hub {body['hub_id']}.")
+    if body.get("agency_id"):
+        click.echo(f"Dossier codes now use the agency identifier {body['agency_id']}.")
+
+
+@cli.command("sync")
+@click.option("--once", is_flag=True, required=True, help="Run one push-and-pull round now.")
+@click.pass_context
+def sync_cmd(ctx: click.Context, once: bool) -> None:
+    """Send pending events to the province and apply what it sent back."""
+    from edge_node.services import sync
+
+    cfg = _cfg(ctx)
+    db = _open(cfg)
+    try:
+        report = sync.sync_once(db, cfg, now_fn=now_utc)
+        state = sync.status(db)
+    finally:
+        db.conn.close()
+    click.echo(f"Sent {report.pushed_events} events in {report.batches} batches; applied "
+               f"{report.pulled_items} items from the province; {state['pending_events']} "
+               "events waiting.")
+    if report.error:
+        raise click.ClickException(f"sync stopped ({report.error}): "
+                                   f"{state['last_error_message']}")
+
+
 @cli.group()
 def config() -> None:
     """Show the configuration."""

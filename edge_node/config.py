@@ -58,9 +58,6 @@ OPTIONS: tuple[Option, ...] = (
     Option("log_level", str, "INFO", "EDGE_NODE_LOG_LEVEL", "Logging level."),
 )
 
-_BY_NAME = {o.name: o for o in OPTIONS}
-
-
 class ConfigError(ValueError):
     """A configuration value has the wrong type or an unknown name."""
 
@@ -86,6 +83,7 @@ class Config:
     home: Path
     values: dict[str, Any]
     sources: dict[str, str]
+    name: str = "edge-node"  # file names in the home: {name}.db, {name}.lock
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -95,11 +93,11 @@ class Config:
 
     @property
     def db_path(self) -> Path:
-        return self.home / "edge-node.db"
+        return self.home / f"{self.name}.db"
 
     @property
     def lock_path(self) -> Path:
-        return self.home / "edge-node.lock"
+        return self.home / f"{self.name}.lock"
 
     @property
     def secret_key_path(self) -> Path:
@@ -110,23 +108,29 @@ class Config:
         return self.home / "logs"
 
 
-def resolve_home(home: str | os.PathLike | None = None) -> Path:
+def resolve_home(home: str | os.PathLike | None = None, environ=None, *, home_env: str = HOME_ENV,
+                 default_home: str = DEFAULT_HOME) -> Path:
     """Return the home folder: the argument, else ``EDGE_NODE_HOME``, else ``./edge-home``."""
-    chosen = home or os.environ.get(HOME_ENV) or DEFAULT_HOME
+    env = os.environ if environ is None else environ
+    chosen = home or env.get(home_env) or default_home
     return Path(chosen).expanduser().resolve()
 
 
 def load_config(home: str | os.PathLike | None = None, overrides: dict | None = None,
-                environ: dict[str, str] | None = None) -> Config:
+                environ: dict[str, str] | None = None, *, options: tuple[Option, ...] = OPTIONS,
+                home_env: str = HOME_ENV, default_home: str = DEFAULT_HOME,
+                name: str = "edge-node") -> Config:
     """Load the effective configuration of *home*.
 
     :param overrides: values given on the command line; they win over everything.
     :param environ: the environment to read (defaults to ``os.environ``).
+    :param options: the option spec (the hub passes its own; same rules).
     """
     env = os.environ if environ is None else environ
-    home_path = resolve_home(home)
-    values = {o.name: o.default for o in OPTIONS}
-    sources = {o.name: "default" for o in OPTIONS}
+    home_path = resolve_home(home, env, home_env=home_env, default_home=default_home)
+    by_name = {o.name: o for o in options}
+    values = {o.name: o.default for o in options}
+    sources = {o.name: "default" for o in options}
     cfg_file = home_path / CONFIG_FILE
     if cfg_file.exists():
         try:
@@ -134,28 +138,28 @@ def load_config(home: str | os.PathLike | None = None, overrides: dict | None = 
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{cfg_file}: not valid TOML ({exc})") from exc
         for key, value in data.items():
-            if key not in _BY_NAME:
+            if key not in by_name:
                 raise ConfigError(f"{cfg_file}: unknown option {key!r}")
-            values[key] = _coerce(_BY_NAME[key], value, str(cfg_file))
+            values[key] = _coerce(by_name[key], value, str(cfg_file))
             sources[key] = str(cfg_file)
-    for option in OPTIONS:
+    for option in options:
         if option.env in env:
             values[option.name] = _coerce(option, env[option.env], option.env)
             sources[option.name] = f"env {option.env}"
     for key, value in (overrides or {}).items():
         if value is None:
             continue
-        if key not in _BY_NAME:
+        if key not in by_name:
             raise ConfigError(f"unknown option {key!r}")
-        values[key] = _coerce(_BY_NAME[key], value, "command line")
+        values[key] = _coerce(by_name[key], value, "command line")
         sources[key] = "command line"
-    return Config(home=home_path, values=values, sources=sources)
+    return Config(home=home_path, values=values, sources=sources, name=name)
 
 
-def render_toml(values: dict[str, Any]) -> str:
+def render_toml(values: dict[str, Any], options: tuple[Option, ...] = OPTIONS) -> str:
     """Render *values* as a commented ``config.toml``."""
-    lines = ["# Commune edge node configuration. Options: edge-node config show", ""]
-    for option in OPTIONS:
+    lines = ["# Configuration. Every option, its value and source: config show", ""]
+    for option in options:
         if option.name not in values:
             continue
         value = values[option.name]

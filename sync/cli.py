@@ -1,17 +1,197 @@
-"""``sync-hub`` command line (the provincial hub arrives with the sync issue)."""
+"""``sync-hub`` command line: the provincial gateway's server and its chores."""
 
 from __future__ import annotations
+
+import sys
 
 import click
 
 from edge_node import __version__
+from edge_node.config import ConfigError
+from edge_node.domain.catalog_formats import CatalogError, parse_catalog
+from edge_node.domain.clock import now_utc, to_iso
+from edge_node.lock import HomeLock, HomeLocked
+
+
+def _cfg(ctx, **overrides):
+    from sync.hub.config import load_hub_config
+
+    try:
+        return load_hub_config(ctx.obj["home"], overrides)
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration error: {exc}") from None
+
+
+def _store(cfg):
+    from sync.hub.store import HubStore
+
+    cfg.home.mkdir(parents=True, exist_ok=True)
+    return HubStore(cfg.db_path)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", type=click.Path(file_okay=False), default=None,
+              help="Hub home folder (env SYNC_HUB_HOME, default ./hub-home).")
 @click.version_option(__version__, prog_name="sync-hub")
-def cli() -> None:
+@click.pass_context
+def cli(ctx, home):
     """Provincial sync hub for commune edge nodes."""
+    ctx.ensure_object(dict)
+    ctx.obj["home"] = home
 
 
-def main() -> None:
+@cli.command()
+@click.option("--host", default=None)
+@click.option("--port", type=int, default=None)
+@click.pass_context
+def serve(ctx, host, port):
+    """Serve the hub (sync endpoints, API and admin pages) with waitress."""
+    import signal
+
+    import waitress
+
+    from sync.hub.app import create_hub_app
+
+    cfg = _cfg(ctx, host=host, port=port)
+    cfg.home.mkdir(parents=True, exist_ok=True)
+    try:
+        lock = HomeLock(cfg.lock_path).acquire()
+    except HomeLocked:
+        raise click.ClickException(f"another sync-hub is already serving {cfg.home}") from None
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        app = create_hub_app(cfg)
+        try:
+            server = waitress.create_server(app, host=cfg.host, port=cfg.port,
+                                            threads=cfg.threads, ident="sync-hub")
+        except OSError as exc:
+            raise click.ClickException(f"cannot listen on {cfg.host}:{cfg.port} "
+                                       f"({exc.strerror}); is the port taken?") from None
+        click.echo(f"Sync hub {__version__} ({cfg.hub_id}) serving {cfg.home} at "
+                   f"http://{cfg.host}:{cfg.port}/")
+        sys.stdout.flush()
+        try:
+            server.run()
+        except KeyboardInterrupt:
+            click.echo("Stopped.")
+        finally:
+            server.close()
+    finally:
+        lock.release()
+
+
+@cli.command("enroll-code")
+@click.option("--commune", required=True, help="2025 commune code, e.g. 03325 (Xã Mường Phăng).")
+@click.option("--agency-id", default="", help="The commune One-stop's electronic identifier.")
+@click.pass_context
+def enroll_code(ctx, commune, agency_id):
+    """Print a one-time enrollment code for a commune's node."""
+    from sync.hub.service import HubError, commune_name, new_enroll_code
+
+    cfg = _cfg(ctx)
+    store = _store(cfg)
+    try:
+        code, expires = new_enroll_code(store, commune_code=commune, agency_id=agency_id,
+                                        now=now_utc(), hours=cfg.enroll_code_hours)
+    except HubError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        store.close()
+    click.echo(f"Enrollment code for {commune_name(commune.zfill(5))} ({commune.zfill(5)}): "
+               f"{code}")
+    click.echo(f"Valid until {expires} (one use). On the node: "
+               f"edge-node enroll --hub http://<hub-address>:{cfg.port}/ --code {code}")
+
+
+@cli.command()
+@click.argument("node_id")
+@click.pass_context
+def revoke(ctx, node_id):
+    """Revoke a node: its batches are refused from now on."""
+    store = _store(_cfg(ctx))
+    try:
+        if not store.revoke(node_id, to_iso(now_utc())):
+            raise click.ClickException(f"no live node {node_id}")
+    finally:
+        store.close()
+    click.echo(f"Revoked {node_id}.")
+
+
+@cli.command()
+@click.pass_context
+def nodes(ctx):
+    """List enrolled nodes."""
+    store = _store(_cfg(ctx))
+    try:
+        for n in store.nodes():
+            state = "revoked" if n["revoked_at"] else "live"
+            click.echo(f"{n['node_id']}\t{n['commune_name']}\t{state}\tacked={n['acked_seq']}"
+                       f"\tlast_seen={n['last_seen_at'] or '-'}")
+    finally:
+        store.close()
+
+
+@cli.group()
+def user():
+    """Manage hub accounts."""
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["admin", "leader"]), required=True)
+@click.option("--full-name", default="")
+@click.option("--password-stdin", is_flag=True)
+@click.pass_context
+def user_add(ctx, username, role, full_name, password_stdin):
+    """Create a hub account (admin, or leader to read only)."""
+    from edge_node.services import accounts
+
+    store = _store(_cfg(ctx))
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
+    try:
+        _, pw = accounts.create_user(store.db, username=username, role=role,
+                                     full_name=full_name, password=password,
+                                     must_change=not password_stdin, now=now_utc(), actor="cli")
+    except accounts.AccountError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        store.close()
+    click.echo(f"Created {role} account '{username.strip().lower()}'.")
+    if not password_stdin:
+        click.echo(f"One-time password (change at first login): {pw}")
+
+
+@cli.group()
+def catalog():
+    """Publish procedure catalogs to every node."""
+
+
+@catalog.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.pass_context
+def catalog_import(ctx, file):
+    """Import a catalog (same formats as the node) and put it in every node's feed."""
+    try:
+        raw = open(file, "rb").read()
+        fmt, label, procs = parse_catalog(raw)
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {file}: {exc.strerror}") from None
+    except CatalogError as exc:
+        raise click.ClickException(f"catalog not imported ({exc})") from None
+    procedures = [{"code": p.code, "name": p.name, "field": p.field, "level": p.level,
+                   "time_limit": {"value": p.time_limit_value,
+                                  "unit": None if p.time_limit_inferred else p.time_limit_unit},
+                   "fee_vnd": p.fee_vnd, "fee_note": p.fee_note, "documents": p.documents,
+                   "legal_basis": p.legal_basis} for p in procs]
+    store = _store(_cfg(ctx))
+    try:
+        version = store.add_catalog(label or fmt, procedures, to_iso(now_utc()))
+        live = len([n for n in store.nodes() if not n["revoked_at"]])
+    finally:
+        store.close()
+    click.echo(f"Published catalog version {version} ({len(procedures)} procedures, {fmt}) "
+               f"to {live} nodes.")
+
+
+def main():
     cli(prog_name="sync-hub")

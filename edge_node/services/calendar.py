@@ -28,8 +28,12 @@ def load_overrides(db: sqlite_utils.Database) -> list[Override]:
 
 
 def load_calendar(db: sqlite_utils.Database, working_hours: str) -> WorkCalendar:
-    """Build the calendar in force: overrides from the database win over the package."""
-    return WorkCalendar(overrides=load_overrides(db), hours=parse_working_hours(working_hours))
+    """Build the calendar in force: overrides from the database win over the package, and
+    working sessions pushed by the province win over the node's config."""
+    from edge_node.store import settings
+
+    hours = settings.get(db, "province.working_hours") or working_hours
+    return WorkCalendar(overrides=load_overrides(db), hours=parse_working_hours(hours))
 
 
 def set_override(db: sqlite_utils.Database, day: date, working: bool, note: str, *,

@@ -33,16 +33,23 @@ def import_catalog(db: sqlite_utils.Database, raw: bytes, *, now: datetime, acto
     if len(raw) > MAX_CATALOG_BYTES:
         raise CatalogError(f"file too large (over {MAX_CATALOG_BYTES // (1024 * 1024)} MB)")
     fmt, label, procs = parse_catalog(raw)
-    stamp = to_iso(now)
     with write_tx(db):
-        version = catalog_store.add_version(db, source=f"{fmt}:{source}"[:300], label=label,
-                                            count=len(procs), at=stamp, by=actor)
-        for proc in procs:
-            catalog_store.upsert(db, proc, version=version, at=stamp)
-        detail = {"format": fmt, "procedures": len(procs), "version": version, "label": label}
-        audit.append(db, at=stamp, actor=actor, action="catalog.import", obj=source[:200],
-                     detail=detail)
-        outbox.add(db, kind="catalog.imported", payload=detail, at=stamp)
+        result = apply_catalog(db, fmt, label, procs, now=now, actor=actor, source=source)
+    return result
+
+
+def apply_catalog(db: sqlite_utils.Database, fmt: str, label: str, procs: list, *,
+                  now: datetime, actor: str, source: str) -> dict:
+    """Upsert parsed procedures as a new catalog version (inside the caller's transaction)."""
+    stamp = to_iso(now)
+    version = catalog_store.add_version(db, source=f"{fmt}:{source}"[:300], label=label,
+                                        count=len(procs), at=stamp, by=actor)
+    for proc in procs:
+        catalog_store.upsert(db, proc, version=version, at=stamp)
+    detail = {"format": fmt, "procedures": len(procs), "version": version, "label": label}
+    audit.append(db, at=stamp, actor=actor, action="catalog.import", obj=source[:200],
+                 detail=detail)
+    outbox.add(db, kind="catalog.imported", payload=detail, at=stamp)
     return {"format": fmt, "version": version, "procedures": len(procs), "label": label,
             "total": catalog_store.count(db)}
 

@@ -37,6 +37,9 @@ def init_home(cfg: Config) -> InitResult:
         (cfg.home / CONFIG_FILE).write_text(render_toml({k: cfg.values[k] for k in keep}),
                                             encoding="utf-8")
     read_secret_key(cfg)
+    from edge_node.services.sync import identity
+
+    identity(cfg)  # the node's signing and encryption keys, owner-only files
     db = open_db(cfg.db_path)
     try:
         seeded = 0

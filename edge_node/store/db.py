@@ -59,13 +59,14 @@ def schema_version(db: sqlite_utils.Database) -> int:
     return db.conn.execute("PRAGMA user_version").fetchone()[0]
 
 
-def migrate(db: sqlite_utils.Database, upto: int | None = None) -> list[int]:
+def migrate(db: sqlite_utils.Database, upto: int | None = None,
+            migrations: list[tuple[int, list[str]]] = MIGRATIONS) -> list[int]:
     """Apply pending numbered migrations, each in its own transaction.
 
     :returns: the numbers applied now.
     """
     applied = []
-    for number, statements in MIGRATIONS:
+    for number, statements in migrations:
         if number <= schema_version(db) or (upto is not None and number > upto):
             continue
         # Rebuilding a table (create new, copy, drop, rename) must not fire
@@ -87,8 +88,9 @@ def migrate(db: sqlite_utils.Database, upto: int | None = None) -> list[int]:
     return applied
 
 
-def open_db(path: str | Path) -> sqlite_utils.Database:
+def open_db(path: str | Path,
+            migrations: list[tuple[int, list[str]]] = MIGRATIONS) -> sqlite_utils.Database:
     """Connect and bring the schema up to date."""
     db = connect(path)
-    migrate(db)
+    migrate(db, migrations=migrations)
     return db

@@ -238,8 +238,25 @@ M3 = [
     )""",
 ]
 
+# Sync with the province: sealed batches are kept byte for byte until acknowledged,
+# so a resend after a lost answer is the very same envelope.
+M4 = [
+    """CREATE TABLE sync_batches (
+        batch_id TEXT PRIMARY KEY,
+        first_seq INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL,
+        envelope BLOB NOT NULL,
+        digest TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        sent_at TEXT,
+        acked_at TEXT
+    )""",
+    "CREATE INDEX outbox_unacked ON outbox(acked_at, seq)",
+]
+
 MIGRATIONS: list[tuple[int, list[str]]] = [
     (1, M1),
     (2, M2),
     (3, M3),
+    (4, M4),
 ]

@@ -13,13 +13,13 @@ from flask import Blueprint, abort, current_app, g, jsonify, request
 from edge_node.domain import lifecycle
 from edge_node.domain.clock import parse_iso, to_iso
 from edge_node.domain.deadlines import DeadlineError, due_at
-from edge_node.services import accounts, processing
 from edge_node.services import catalog as catalog_service
+from edge_node.services import processing
 from edge_node.services.calendar import load_calendar
 from edge_node.services.intake import IntakeError
 from edge_node.store import dossiers as dossier_store
-from edge_node.web.app import get_db, request_now
-from edge_node.web.auth import api_token_lifetime, client_ip, roles
+from edge_node.web.app import get_db
+from edge_node.web.auth import roles
 from edge_node.web.dossiers import ALL_ROLES, INTAKE_ROLES, receive_dossier, run_action
 from edge_node.web.errors import api_error
 from edge_node.web.openapi import spec
@@ -79,39 +79,6 @@ def dossier_json(d: dict) -> dict:
 @bp.route("/openapi.json")
 def openapi():
     return jsonify(spec())
-
-
-@bp.route("/session", methods=["POST"])
-def create_session():
-    body = _json_body()
-    if body is None or not isinstance(body.get("username"), str) or not isinstance(
-            body.get("password"), str):
-        return api_error(400, "bad_request", "body must be JSON {username, password}")
-    cfg = current_app.config["EDGE"]
-    db = get_db()
-    try:
-        user = accounts.authenticate(db, body["username"], body["password"], now=request_now(),
-                                     max_failures=cfg.login_max_failures,
-                                     lockout_minutes=cfg.lockout_minutes, ip=client_ip())
-    except accounts.AccountError as exc:
-        status = 423 if exc.code == "locked" else 401
-        return api_error(status, exc.code, exc.message)
-    if user["must_change_password"]:
-        return api_error(403, "password_change_required",
-                         "change the one-time password in the web interface first")
-    now = request_now()
-    lifetime = api_token_lifetime()
-    token, _ = accounts.start_session(db, user, kind="api", now=now, lifetime=lifetime)
-    return jsonify({"token": token, "expires_at": to_iso(now + lifetime),
-                    "user": {"username": user["username"], "role": user["role"]}}), 201
-
-
-@bp.route("/session", methods=["DELETE"])
-@roles(*ALL_ROLES)
-def delete_session():
-    accounts.end_session(get_db(), g.session.token_hash, actor=g.user["username"],
-                         now=request_now(), ip=client_ip())
-    return "", 204
 
 
 @bp.route("/procedures")

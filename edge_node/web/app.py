@@ -75,7 +75,7 @@ def create_app(cfg: Config | None = None, *, home: str | None = None) -> Flask:
 
     errors.register(app)
     auth.register(app)
-    for bp in (auth.bp, dossiers.bp, catalog.bp, admin.bp, api.bp, health.bp):
+    for bp in (auth.bp, auth.session_api, dossiers.bp, catalog.bp, admin.bp, api.bp, health.bp):
         app.register_blueprint(bp)
     return app
 

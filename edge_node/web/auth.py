@@ -13,17 +13,30 @@ import secrets
 from datetime import timedelta
 from functools import wraps
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
+from edge_node.domain.clock import to_iso
 from edge_node.services import accounts
 from edge_node.web.app import get_db, request_now
 from edge_node.web.errors import api_error, page_error
 
 bp = Blueprint("auth", __name__)
+session_api = Blueprint("session_api", __name__, url_prefix="/api/v1")
 SESSION_COOKIE = "edge_session"
 LOGIN_CSRF_COOKIE = "edge_login_csrf"
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
-OPEN_ENDPOINTS = {"static", "health.healthz", "auth.login", "api.openapi", "api.create_session"}
+OPEN_ENDPOINTS = {"static", "health.healthz", "auth.login", "api.openapi",
+                  "session_api.create_session"}
 PASSWORD_ENDPOINTS = {"auth.password", "auth.logout"}
 LARGE_UPLOADS = {"admin.catalog": 64 * 1024 * 1024}
 
@@ -73,7 +86,8 @@ def _csrf_ok() -> bool:
 def register(app) -> None:
     @app.before_request
     def _guard():
-        if request.endpoint in ("static", "health.healthz"):
+        if request.endpoint in ("static", "health.healthz") or request.endpoint in app.config.get(
+                "NO_SESSION_ENDPOINTS", ()):
             return None
         _load_user()
         # Browser forms always carry a CSRF token; an API call needs one only when
@@ -85,7 +99,8 @@ def register(app) -> None:
                 return api_error(400, "csrf_failed", "missing or wrong CSRF token")
             return page_error(400, "Biểu mẫu đã hết hạn hoặc không hợp lệ. Hãy tải lại trang "
                                    "và thử lại.")
-        if request.endpoint in OPEN_ENDPOINTS:
+        if request.endpoint in OPEN_ENDPOINTS or request.endpoint in app.config.get(
+                "OPEN_ENDPOINTS", ()):
             return None
         if g.user is None:
             if is_api():
@@ -125,7 +140,7 @@ def roles(*allowed: str):
 def _safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//"):
         return target
-    return url_for("dossiers.index")
+    return url_for(current_app.config.get("HOME_ENDPOINT", "dossiers.index"))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -180,10 +195,45 @@ def password():
             error = exc.message
         else:
             flash("Đã đổi mật khẩu.", "success")
-            return redirect(url_for("dossiers.index"))
+            return redirect(_safe_next(None))
     return render_template("password.html", error=error,
                            forced=bool(g.user["must_change_password"])), (400 if error else 200)
 
 
 def api_token_lifetime() -> timedelta:
     return timedelta(hours=current_app.config["EDGE"].api_token_hours)
+
+
+@session_api.route("/session", methods=["POST"])
+def create_session():
+    """``POST /api/v1/session`` {username, password} → 201 {token, expires_at, user}."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("username"), str) or \
+            not isinstance(body.get("password"), str):
+        return api_error(400, "bad_request", "body must be JSON {username, password}")
+    cfg = current_app.config["EDGE"]
+    db = get_db()
+    try:
+        user = accounts.authenticate(db, body["username"], body["password"], now=request_now(),
+                                     max_failures=cfg.login_max_failures,
+                                     lockout_minutes=cfg.lockout_minutes, ip=client_ip())
+    except accounts.AccountError as exc:
+        return api_error(423 if exc.code == "locked" else 401, exc.code, exc.message)
+    if user["must_change_password"]:
+        return api_error(403, "password_change_required",
+                         "change the one-time password in the web interface first")
+    now = request_now()
+    lifetime = api_token_lifetime()
+    token, _ = accounts.start_session(db, user, kind="api", now=now, lifetime=lifetime)
+    return jsonify({"token": token, "expires_at": to_iso(now + lifetime),
+                    "user": {"username": user["username"], "role": user["role"]}}), 201
+
+
+@session_api.route("/session", methods=["DELETE"])
+def delete_session():
+    """Revoke the Bearer token used for this call."""
+    if g.user is None or g.session is None:
+        return api_error(401, "unauthorized", "log in first: POST /api/v1/session")
+    accounts.end_session(get_db(), g.session.token_hash, actor=g.user["username"],
+                         now=request_now(), ip=client_ip())
+    return "", 204

@@ -26,6 +26,7 @@ from edge_node.domain.deadlines import UNITS, due_state
 from edge_node.domain.validation import RETURN_METHODS
 from edge_node.services import catalog as catalog_service
 from edge_node.services import intake, processing
+from edge_node.services import sync as sync_service
 from edge_node.services.calendar import load_calendar
 from edge_node.store import catalog as catalog_store
 from edge_node.store import dossiers as dossier_store
@@ -43,7 +44,8 @@ def receive_dossier(payload: dict, user: dict) -> dict:
     """Shared by the intake form and the API: validate, number, store."""
     cfg = current_app.config["EDGE"]
     db = get_db()
-    return intake.receive(db, payload, user=user, now=request_now(), agency_id=cfg.agency_id,
+    return intake.receive(db, payload, user=user, now=request_now(),
+                          agency_id=sync_service.agency_id(db, cfg),
                           calendar=load_calendar(db, cfg.working_hours), ip=client_ip())
 
 
@@ -100,6 +102,20 @@ def _local_bound(text: str, *, end: bool) -> str:
     if end:
         day += timedelta(days=1)
     return to_iso(datetime.combine(day, time(0), tzinfo=LOCAL_TZ))
+
+
+SYNC_ERRORS = sync_service.ERROR_MESSAGES
+
+
+@bp.route("/sync", methods=["GET", "POST"])
+@roles(*ALL_ROLES)
+def sync_page():
+    """Sync status for clerks: online or not, last success, events waiting, last error."""
+    db = get_db()
+    if request.method == "POST":
+        sync_service.sync_once(db, current_app.config["EDGE"], now_fn=request_now)
+        return redirect(url_for("dossiers.sync_page"))
+    return render_template("sync.html", s=sync_service.status(db))
 
 
 @bp.route("/")

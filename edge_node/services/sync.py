@@ -1,0 +1,335 @@
+"""The node's side of sync with the province: enrollment, push, pull, status.
+
+Stages, as named constants (after Morango): a round first PUSHes sealed
+batches of unacknowledged outbox events until the hub has them all, then
+PULLs the node's feed and applies each envelope in one transaction, moving
+the cursor only after the commit. Nothing is marked sent until the hub's
+signed ack says so, and a batch is kept byte for byte until then, so a
+resend after a lost answer is the very same envelope.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import requests
+import sqlite_utils
+
+from edge_node.config import Config
+from edge_node.domain.calendar import parse_working_hours
+from edge_node.domain.catalog_formats import CatalogError, parse_catalog
+from edge_node.domain.clock import parse_iso, to_iso
+from edge_node.domain.codes import AGENCY_RE
+from edge_node.domain.lifecycle import Step
+from edge_node.services import catalog as catalog_service
+from edge_node.store import audit, settings
+from edge_node.store import process as process_store
+from edge_node.store.db import write_tx
+from sync import protocol
+
+STAGE_PUSH = "push"
+STAGE_PULL = "pull"
+MAX_BATCH_EVENTS = 500
+MAX_BATCH_JSON_BYTES = 2 * 1024 * 1024
+MAX_ROUNDS = 200
+TIMEOUT = (5, 60)  # connect, read (seconds)
+OCTET = {"Content-Type": "application/octet-stream"}
+
+# Why a round failed, said to clerks (codes from the hub or the transport).
+ERROR_MESSAGES = {
+    "offline": "Không kết nối được tới hệ thống của tỉnh (mất mạng hoặc máy chủ tỉnh tắt). "
+               "Hồ sơ vẫn được lưu trên máy và sẽ tự gửi khi có mạng.",
+    "not_enrolled": "Máy này chưa được đăng ký với tỉnh.",
+    "revoked_sender": "Tỉnh đã thu hồi đăng ký của máy này. Liên hệ bộ phận CNTT của tỉnh.",
+    "unknown_sender": "Tỉnh không nhận ra máy này (chưa đăng ký hoặc đã cài lại).",
+    "bad_signature": "Dữ liệu gửi đi bị tỉnh từ chối vì chữ ký không hợp lệ.",
+    "hub_error": "Máy chủ của tỉnh báo lỗi; sẽ thử lại sau.",
+    "bad_reply": "Phản hồi từ tỉnh không hợp lệ; sẽ thử lại sau.",
+}
+
+
+class SyncError(Exception):
+    def __init__(self, code: str, message: str = ""):
+        super().__init__(message or code)
+        self.code = code
+        self.detail = message  # technical detail for the log and the CLI
+        self.message = ERROR_MESSAGES.get(code) or message or code  # what clerks read
+
+
+@dataclass
+class Report:
+    pushed_events: int = 0
+    batches: int = 0
+    pulled_items: int = 0
+    error: str | None = None
+    stages: list[str] = field(default_factory=list)
+
+
+def identity(cfg: Config) -> protocol.Identity:
+    """The node's key pairs (made at init; owner-only files under keys/)."""
+    from sync.hub.service import load_or_create_identity
+
+    return load_or_create_identity(cfg.home / "keys")
+
+
+def enrolled(db: sqlite_utils.Database) -> dict | None:
+    values = settings.get_all(db, "sync.")
+    if "sync.node_id" not in values:
+        return None
+    return {k[5:]: v for k, v in values.items()}
+
+
+def enroll(db: sqlite_utils.Database, cfg: Config, hub_url: str, code: str, *,
+           now: datetime, http=requests) -> dict:
+    """Exchange keys with the hub using a one-time code, and pin the hub's keys."""
+    me = identity(cfg)
+    url = hub_url.rstrip("/") + "/api/v1/enroll"
+    try:
+        resp = http.post(url, json={"code": code, "node_bundle": protocol.public_bundle(me),
+                                    "label": socket.gethostname()[:100]}, timeout=TIMEOUT)
+    except requests.RequestException as exc:
+        raise SyncError("offline", f"cannot reach {url}: {exc.__class__.__name__}") from None
+    if resp.status_code != 201:
+        try:
+            err = resp.json()["error"]
+            raise SyncError(err["code"], err["message"])
+        except (ValueError, KeyError, TypeError):
+            raise SyncError("hub_error", f"HTTP {resp.status_code}") from None
+    body = resp.json()
+    protocol.PeerKeys.from_bundle(body["hub_bundle"])  # refuse a malformed answer early
+    with write_tx(db):
+        values = {"hub_url": hub_url.rstrip("/"), "hub_id": body["hub_id"],
+                  "node_id": body["node_id"], "commune_code": body["commune_code"],
+                  "commune_name": body["commune_name"],
+                  "hub_bundle": json.dumps(body["hub_bundle"]), "feed_cursor": 0,
+                  "prev_hash": protocol.GENESIS_HASH, "enrolled_at": to_iso(now)}
+        if body.get("agency_id") and AGENCY_RE.match(body["agency_id"]):
+            values["agency_id"] = body["agency_id"]
+        for key, value in values.items():
+            settings.put(db, "sync." + key, value)
+        audit.append(db, at=to_iso(now), actor="cli", action="sync.enroll",
+                     obj=body["node_id"], detail={"hub": hub_url, "commune": body["commune_code"]})
+    return body
+
+
+def agency_id(db: sqlite_utils.Database, cfg: Config) -> str:
+    """The One-stop identifier in force: given at enrollment, else the config's."""
+    return settings.get(db, "sync.agency_id") or cfg.agency_id
+
+
+def _hub_keys(state: dict) -> protocol.PeerKeys:
+    return protocol.PeerKeys.from_bundle(json.loads(state["hub_bundle"]))
+
+
+def _next_batch(db, state, me, now) -> dict | None:
+    """The unacknowledged batch to send: the stored one, or a new one sealed now."""
+    rows = list(db.query("SELECT * FROM sync_batches WHERE acked_at IS NULL ORDER BY first_seq"
+                         " LIMIT 1"))
+    if rows:
+        return rows[0]
+    events, size = [], 0
+    for row in db.query("SELECT * FROM outbox WHERE acked_at IS NULL ORDER BY seq LIMIT ?",
+                        [MAX_BATCH_EVENTS]):
+        record = {"seq": row["seq"], "event_id": row["event_id"], "kind": row["kind"],
+                  "at": row["created_at"], "payload": json.loads(row["payload"])}
+        size += len(row["payload"]) + 200
+        if events and (size > MAX_BATCH_JSON_BYTES or row["seq"] != events[-1]["seq"] + 1):
+            break
+        events.append(record)
+    if not events:
+        return None
+    batch_id = uuid.uuid4().hex
+    envelope = protocol.seal(events, sender=me, receiver=_hub_keys(state),
+                             sender_id=state["node_id"], receiver_id=state["hub_id"],
+                             batch_id=batch_id, first_seq=events[0]["seq"],
+                             last_seq=events[-1]["seq"], prev_hash=state["prev_hash"],
+                             created_at=now.isoformat(), kind=protocol.KIND_BATCH)
+    row = {"batch_id": batch_id, "first_seq": events[0]["seq"], "last_seq": events[-1]["seq"],
+           "envelope": envelope, "digest": protocol.envelope_digest(envelope),
+           "created_at": to_iso(now)}
+    with write_tx(db):
+        db.conn.execute("INSERT INTO sync_batches (batch_id, first_seq, last_seq, envelope,"
+                        " digest, created_at) VALUES (:batch_id, :first_seq, :last_seq,"
+                        " :envelope, :digest, :created_at)", row)
+        settings.put(db, "sync.prev_hash", row["digest"])
+    return row
+
+
+def _post(http, url: str, data: bytes):
+    try:
+        resp = http.post(url, data=data, headers=OCTET, timeout=TIMEOUT)
+    except requests.RequestException as exc:
+        raise SyncError("offline", f"{exc.__class__.__name__}") from None
+    if resp.status_code != 200:
+        try:
+            err = resp.json()["error"]
+        except (ValueError, KeyError, TypeError):
+            raise SyncError("hub_error", f"HTTP {resp.status_code}") from None
+        raise SyncError(err.get("code", "hub_error"), ERROR_MESSAGES.get(
+            err.get("code"), f"Tỉnh từ chối dữ liệu: {err.get('message', '')}"))
+    return resp.content
+
+
+def _open_reply(data: bytes, me, state, kind: str) -> protocol.Opened:
+    try:
+        opened = protocol.open_envelope(data, receiver=me, receiver_id=state["node_id"],
+                                        expected_sender=_hub_keys(state))
+    except protocol.ProtocolError as exc:
+        raise SyncError("bad_reply", f"reply refused: {exc.code}") from None
+    if opened.header["kind"] != kind or opened.header["sender"] != state["hub_id"]:
+        raise SyncError("bad_reply", "unexpected reply kind")
+    return opened
+
+
+def push(db, cfg: Config, *, now_fn, http=requests) -> tuple[int, int]:
+    """Send batches until the hub holds every event; returns (events, batches)."""
+    state = enrolled(db)
+    if state is None:
+        raise SyncError("not_enrolled")
+    me = identity(cfg)
+    events = batches = 0
+    for _ in range(MAX_ROUNDS):
+        state = enrolled(db)
+        batch = _next_batch(db, state, me, now_fn())
+        if batch is None:
+            break
+        reply = _post(http, state["hub_url"] + "/api/v1/sync/push", bytes(batch["envelope"]))
+        ack = _open_reply(reply, me, state, protocol.KIND_ACK).records[0]
+        acked = int(ack["acked_seq"])
+        stamp = to_iso(now_fn())
+        with write_tx(db):
+            db.conn.execute("UPDATE outbox SET acked_at = ? WHERE seq <= ? AND acked_at IS NULL",
+                            (stamp, acked))
+            db.conn.execute("UPDATE sync_batches SET acked_at = ? WHERE last_seq <= ? AND"
+                            " acked_at IS NULL", (stamp, acked))
+            if ack.get("resend_from") is not None:
+                # The hub has less than we thought (a gap, or restored from a backup):
+                # forget unacked batches and send again from where it stands.
+                db.conn.execute("DELETE FROM sync_batches WHERE acked_at IS NULL")
+                db.conn.execute("UPDATE outbox SET acked_at = NULL WHERE seq >= ?",
+                                (int(ack["resend_from"]),))
+            settings.put(db, "sync.prev_hash", ack["last_digest"])
+            settings.put(db, "sync.acked_seq", acked)
+            settings.put(db, "sync.hub_time", ack.get("hub_time"))
+            settings.put(db, "sync.hub_time_seen_at", stamp)
+        if ack["status"] == "applied":
+            events += batch["last_seq"] - batch["first_seq"] + 1
+            batches += 1
+        elif ack.get("resend_from") is None and ack["status"] != "duplicate":
+            raise SyncError("hub_error", f"unexpected ack {ack['status']}")
+    return events, batches
+
+
+def _apply_item(db, item: dict, now: datetime) -> None:
+    kind, payload = item["kind"], item["payload"]
+    if kind == "catalog":
+        fmt, label, procs = parse_catalog(json.dumps(payload))
+        catalog_service.apply_catalog(db, fmt, label, procs, now=now, actor="province",
+                                      source=f"feed:{item['seq']}")
+    elif kind == "calendar.override":
+        day = date.fromisoformat(payload["date"])
+        db.conn.execute("DELETE FROM calendar_overrides WHERE date = ?", (day.isoformat(),))
+        if payload.get("working") is not None:
+            db.conn.execute(
+                "INSERT INTO calendar_overrides (date, working, note, source, created_at,"
+                " created_by) VALUES (?,?,?,?,?,?)", (day.isoformat(), int(bool(
+                    payload["working"])), str(payload.get("note", ""))[:200], "province",
+                    to_iso(now), "province"))
+    elif kind == "working_hours":
+        parse_working_hours(payload["text"])  # refuse nonsense before storing it
+        settings.put(db, "province.working_hours", payload["text"])
+    elif kind == "process":
+        steps = [Step(str(s[0])[:200], s[1], int(s[2])) for s in payload["steps"]]
+        process_store.replace(db, payload["procedure_code"], steps, to_iso(now))
+        db.conn.execute("UPDATE procedures SET supplement_model = ?, payment_pauses = ?"
+                        " WHERE code = ?", (payload.get("supplement_model", "restart"),
+                                            int(bool(payload.get("payment_pauses"))),
+                                            payload["procedure_code"]))
+    # Unknown kinds come from a newer hub: skipped (and audited) rather than blocking the feed.
+    audit.append(db, at=to_iso(now), actor="province", action=f"feed.{kind}",
+                 obj=str(item["seq"]))
+
+
+def pull(db, cfg: Config, *, now_fn, http=requests) -> int:
+    """Fetch and apply the feed after the cursor; returns the number of items applied."""
+    state = enrolled(db)
+    if state is None:
+        raise SyncError("not_enrolled")
+    me = identity(cfg)
+    applied = 0
+    for _ in range(MAX_ROUNDS):
+        state = enrolled(db)
+        cursor = int(state.get("feed_cursor", 0))
+        request = protocol.seal([{"since": cursor}], sender=me, receiver=_hub_keys(state),
+                                sender_id=state["node_id"], receiver_id=state["hub_id"],
+                                batch_id=uuid.uuid4().hex, first_seq=0, last_seq=0,
+                                prev_hash=protocol.GENESIS_HASH,
+                                created_at=now_fn().isoformat(), kind="pull")
+        reply = _post(http, state["hub_url"] + "/api/v1/sync/pull", request)
+        items = _open_reply(reply, me, state, protocol.KIND_FEED).records
+        if not items:
+            break
+        for item in items:
+            if item["seq"] != cursor + 1:
+                raise SyncError("bad_reply", "feed out of order")
+            with write_tx(db):  # one item, one transaction, cursor moved with it
+                try:
+                    _apply_item(db, item, now_fn())
+                except (CatalogError, KeyError, ValueError, TypeError) as exc:
+                    audit.append(db, at=to_iso(now_fn()), actor="province",
+                                 action="feed.refused", obj=str(item["seq"]),
+                                 detail={"kind": item.get("kind"), "error": str(exc)[:300]})
+                settings.put(db, "sync.feed_cursor", item["seq"])
+            cursor = item["seq"]
+            applied += 1
+    return applied
+
+
+def sync_once(db, cfg: Config, *, now_fn, http=requests) -> Report:
+    """One round: push everything, then pull everything. Errors are recorded, not raised."""
+    report = Report()
+    stamp = to_iso(now_fn())
+    try:
+        report.stages.append(STAGE_PUSH)
+        report.pushed_events, report.batches = push(db, cfg, now_fn=now_fn, http=http)
+        report.stages.append(STAGE_PULL)
+        report.pulled_items = pull(db, cfg, now_fn=now_fn, http=http)
+    except SyncError as exc:
+        report.error = exc.code
+        with write_tx(db):
+            settings.put(db, "sync.last_error", exc.code)
+            settings.put(db, "sync.last_error_detail", exc.message[:500])
+            settings.put(db, "sync.last_error_technical", (exc.detail or "")[:500])
+            settings.put(db, "sync.last_attempt_at", stamp)
+        return report
+    with write_tx(db):
+        settings.put(db, "sync.last_error", None)
+        settings.put(db, "sync.last_error_detail", None)
+        settings.put(db, "sync.last_error_technical", None)
+        settings.put(db, "sync.last_attempt_at", stamp)
+        settings.put(db, "sync.last_success_at", to_iso(now_fn()))
+    return report
+
+
+def status(db) -> dict:
+    """What the sync page shows: enrolled?, online?, last success, backlog, last error."""
+    state = enrolled(db) or {}
+    pending = db.conn.execute("SELECT count(*) FROM outbox WHERE acked_at IS NULL").fetchone()[0]
+    error = state.get("last_error")
+    skew = None
+    if state.get("hub_time") and state.get("hub_time_seen_at"):
+        skew = int((parse_iso(state["hub_time_seen_at"]) - parse_iso(state["hub_time"])
+                    ).total_seconds())
+    return {"enrolled": bool(state), "node_id": state.get("node_id"),
+            "hub_url": state.get("hub_url"), "commune_name": state.get("commune_name"),
+            "online": bool(state) and error is None and bool(state.get("last_success_at")),
+            "last_success_at": state.get("last_success_at"),
+            "last_attempt_at": state.get("last_attempt_at"), "pending_events": pending,
+            "acked_seq": int(state.get("acked_seq", 0) or 0),
+            "feed_cursor": int(state.get("feed_cursor", 0) or 0),
+            "last_error": error, "last_error_message": state.get("last_error_detail"),
+            "clock_skew_seconds": skew}

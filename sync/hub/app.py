@@ -1,0 +1,202 @@
+"""The provincial hub's Flask app: sync endpoints, read API, Vietnamese admin pages."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import jinja2
+from flask import Blueprint, Flask, abort, current_app, g, jsonify, render_template, request
+
+from edge_node import __version__
+from edge_node.domain.clock import now_utc
+from edge_node.web import auth, errors, filters
+from edge_node.web.app import read_secret_key, request_now
+from edge_node.web.auth import client_ip, roles
+from edge_node.web.errors import api_error
+from sync import protocol
+from sync.hub import service
+from sync.hub.store import HubStore
+
+api = Blueprint("hubapi", __name__, url_prefix="/api/v1")
+pages = Blueprint("hub", __name__)
+VIEW_ROLES = ("admin", "leader")
+OCTET = "application/octet-stream"
+
+
+def store() -> HubStore:
+    if "hub_store" not in g:
+        g.hub_store = HubStore(current_app.config["EDGE"].db_path)
+    return g.hub_store
+
+
+def _identity() -> protocol.Identity:
+    return current_app.config["HUB_IDENTITY"]
+
+
+def create_hub_app(cfg) -> Flask:
+    """Create the hub app for one hub home (keys, database, secret key)."""
+    cfg.home.mkdir(parents=True, exist_ok=True)
+    HubStore(cfg.db_path).close()  # migrate once
+    here = Path(__file__).resolve().parent
+    node_pkg = here.parents[1] / "edge_node"
+    static = node_pkg.parent / "static"
+    app = Flask("sync.hub", static_folder=str(static if static.is_dir() else node_pkg / "static"))
+    app.jinja_loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(here / "templates")),
+                                            jinja2.FileSystemLoader(str(node_pkg / "templates"))])
+    app.config.update(
+        EDGE=cfg, SECRET_KEY=read_secret_key(cfg), CLOCK=now_utc,
+        MAX_CONTENT_LENGTH=cfg.max_batch_bytes + 1024,
+        SESSION_IDLE=timedelta(minutes=cfg.session_idle_minutes),
+        HUB_IDENTITY=service.load_or_create_identity(cfg.home / "keys"),
+        HOME_ENDPOINT="hub.nodes",
+        OPEN_ENDPOINTS={"hubapi.enroll", "hubapi.push", "hubapi.pull", "hub.healthz"},
+        NO_SESSION_ENDPOINTS={"hubapi.push", "hubapi.pull", "hub.healthz"},
+    )
+    app.json.ensure_ascii = False
+    filters.register(app)
+
+    @app.teardown_appcontext
+    def _close(exc):
+        for key in ("hub_store", "db"):
+            item = g.pop(key, None)
+            if item is not None:
+                (item.close() if key == "hub_store" else item.conn.close())
+
+    @app.context_processor
+    def _inject():
+        return {"version": __version__, "cfg": cfg}
+
+    errors.register(app)
+    auth.register(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(auth.session_api)
+    app.register_blueprint(api)
+    app.register_blueprint(pages)
+    return app
+
+
+def _envelope_error(exc: service.HubError):
+    return api_error(exc.status, exc.code, exc.message)
+
+
+@pages.route("/healthz")
+def healthz():
+    try:
+        store().db.conn.execute("SELECT count(*) FROM nodes").fetchone()
+        state = "ok"
+    except Exception as exc:  # the answer must come even when the database is broken
+        state = f"error: {exc.__class__.__name__}"
+    return jsonify({"status": "ok" if state == "ok" else "degraded", "version": __version__,
+                    "db": state, "hub_id": current_app.config["EDGE"].hub_id}), (
+        200 if state == "ok" else 503)
+
+
+@api.route("/enroll", methods=["POST"])
+def enroll():
+    try:
+        body = service.enroll(store(), hub_id=current_app.config["EDGE"].hub_id,
+                              identity=_identity(), body=request.get_json(silent=True),
+                              now=request_now())
+    except service.HubError as exc:
+        store().log_rejection(request_now().isoformat(), "", exc.code, exc.message, client_ip())
+        return _envelope_error(exc)
+    return jsonify(body), 201
+
+
+@api.route("/sync/push", methods=["POST"])
+def push():
+    cfg = current_app.config["EDGE"]
+    try:
+        reply = service.push(store(), hub_id=cfg.hub_id, identity=_identity(),
+                             data=request.get_data(cache=False), now=request_now(),
+                             max_bytes=cfg.max_batch_bytes, remote=client_ip())
+    except service.HubError as exc:
+        return _envelope_error(exc)
+    return current_app.response_class(reply, mimetype=OCTET)
+
+
+@api.route("/sync/pull", methods=["POST"])
+def pull():
+    cfg = current_app.config["EDGE"]
+    try:
+        reply = service.pull(store(), hub_id=cfg.hub_id, identity=_identity(),
+                             data=request.get_data(cache=False), now=request_now(),
+                             limit=cfg.feed_batch_items, remote=client_ip())
+    except service.HubError as exc:
+        return _envelope_error(exc)
+    return current_app.response_class(reply, mimetype=OCTET)
+
+
+def node_json(n: dict) -> dict:
+    return {"node_id": n["node_id"], "commune_code": n["commune_code"],
+            "commune_name": n["commune_name"], "agency_id": n["agency_id"],
+            "label": n["label"], "enrolled_at": n["enrolled_at"], "revoked": bool(n["revoked_at"]),
+            "last_seen_at": n["last_seen_at"], "acked_seq": n["acked_seq"],
+            "feed_backlog": store().feed_backlog(n["node_id"], n["feed_acked"]),
+            "dossiers": n.get("dossiers", 0), "last_error": n["last_error"] or None}
+
+
+def dossier_json(d: dict) -> dict:
+    return {"code": d["code"], "commune_code": d["commune_code"], "node_id": d["node_id"],
+            "status": d["status"], "dvcqg_status": d["dvcqg_status"],
+            "procedure_code": d["procedure_code"], "procedure_name": d["procedure_name"],
+            "applicant_name": d["applicant_name"], "received_at": d["received_at"],
+            "due_at": d["due_at"], "completed_at": d["completed_at"],
+            "updated_at": d["updated_at"]}
+
+
+@api.route("/nodes")
+@roles(*VIEW_ROLES)
+def api_nodes():
+    return jsonify({"items": [node_json(n) for n in store().nodes(
+        request.args.get("commune", ""))]})
+
+
+@api.route("/dossiers")
+@roles(*VIEW_ROLES)
+def api_dossiers():
+    try:
+        limit = min(max(int(request.args.get("limit", 500)), 1), 5000)
+        offset = max(int(request.args.get("offset", 0)), 0)
+    except ValueError:
+        return api_error(400, "bad_request", "limit and offset must be integers")
+    return jsonify({"items": [dossier_json(d) for d in store().dossiers(
+        request.args.get("commune", ""), limit, offset)]})
+
+
+@api.route("/dossiers/<code>")
+@roles(*VIEW_ROLES)
+def api_dossier(code: str):
+    d = store().dossier(code)
+    if d is None:
+        return api_error(404, "not_found", f"no dossier {code}")
+    events = store().dossier_events(d["node_id"], code)
+    return jsonify({**dossier_json(d), "events": [
+        {"seq": e["seq"], "type": e["payload"].get("type"), "at": e["at"],
+         "actor": e["payload"].get("actor")} for e in events]})
+
+
+@pages.route("/")
+@roles(*VIEW_ROLES)
+def nodes():
+    return render_template("hub/nodes.html", nodes=[node_json(n) for n in store().nodes()],
+                           rejections=store().rejections(20), conflicts=store().conflicts())
+
+
+@pages.route("/dossiers")
+@roles(*VIEW_ROLES)
+def dossiers():
+    commune = request.args.get("commune", "")
+    return render_template("hub/dossiers.html", commune=commune,
+                           dossiers=store().dossiers(commune, 1000))
+
+
+@pages.route("/dossiers/<code>")
+@roles(*VIEW_ROLES)
+def dossier(code: str):
+    d = store().dossier(code)
+    if d is None:
+        abort(404)
+    return render_template("hub/dossier.html", d=d,
+                           events=store().dossier_events(d["node_id"], code))

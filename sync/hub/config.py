@@ -1,0 +1,38 @@
+"""The hub's typed option spec (same rules as the node's: defaults < config.toml < env)."""
+
+from __future__ import annotations
+
+from edge_node.config import Config, Option, load_config
+
+HOME_ENV = "SYNC_HUB_HOME"
+DEFAULT_HOME = "hub-home"
+
+OPTIONS: tuple[Option, ...] = (
+    Option("host", str, "127.0.0.1", "SYNC_HUB_HOST", "Address to listen on."),
+    Option("port", int, 8090, "SYNC_HUB_PORT", "TCP port of the hub."),
+    Option("threads", int, 8, "SYNC_HUB_THREADS", "Worker threads of the waitress server."),
+    Option("hub_id", str, "hub-tinh", "SYNC_HUB_ID",
+           "The hub's id in envelopes (letters, digits, . _ : -)."),
+    Option("province_name", str, "Tỉnh (bản dùng thử)", "SYNC_HUB_PROVINCE_NAME",
+           "Province shown on the hub's pages."),
+    Option("enroll_code_hours", int, 72, "SYNC_HUB_ENROLL_CODE_HOURS",
+           "How long a one-time enrollment code stays valid."),
+    Option("max_batch_bytes", int, 8 * 1024 * 1024, "SYNC_HUB_MAX_BATCH_BYTES",
+           "Largest envelope the hub accepts."),
+    Option("feed_batch_items", int, 50, "SYNC_HUB_FEED_BATCH_ITEMS",
+           "Feed items per envelope sent to a node."),
+    Option("session_idle_minutes", int, 60, "SYNC_HUB_SESSION_IDLE_MINUTES",
+           "Minutes of inactivity after which a browser session ends."),
+    Option("login_max_failures", int, 5, "SYNC_HUB_LOGIN_MAX_FAILURES",
+           "Failed logins in a row that lock an account."),
+    Option("lockout_minutes", int, 15, "SYNC_HUB_LOCKOUT_MINUTES",
+           "How long an account stays locked after too many failed logins."),
+    Option("api_token_hours", int, 12, "SYNC_HUB_API_TOKEN_HOURS", "Lifetime of an API token."),
+    Option("log_level", str, "INFO", "SYNC_HUB_LOG_LEVEL", "Logging level."),
+)
+
+
+def load_hub_config(home=None, overrides=None, environ=None) -> Config:
+    """Effective configuration of a hub home (``--home``, env ``SYNC_HUB_HOME``, ./hub-home)."""
+    return load_config(home, overrides, environ, options=OPTIONS, home_env=HOME_ENV,
+                       default_home=DEFAULT_HOME, name="hub")

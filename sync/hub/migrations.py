@@ -1,0 +1,103 @@
+"""Hub schema. Accounts, sessions and the audit chain are the node's own tables."""
+
+from edge_node.store.migrations import M1
+
+_SHARED = [sql for sql in M1 if sql.split("(")[0].split()[-1] in ("users", "sessions", "audit")
+           or sql.startswith("CREATE INDEX sessions_user")]
+
+H1 = _SHARED + [
+    """CREATE TABLE nodes (
+        node_id TEXT PRIMARY KEY,
+        commune_code TEXT NOT NULL,
+        commune_name TEXT NOT NULL DEFAULT '',
+        agency_id TEXT NOT NULL DEFAULT '',
+        label TEXT NOT NULL DEFAULT '',
+        bundle TEXT NOT NULL,
+        enrolled_at TEXT NOT NULL,
+        revoked_at TEXT,
+        last_seen_at TEXT,
+        acked_seq INTEGER NOT NULL DEFAULT 0,
+        last_digest TEXT NOT NULL DEFAULT '',
+        feed_acked INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT ''
+    )""",
+    "CREATE INDEX nodes_commune ON nodes(commune_code)",
+    """CREATE TABLE enroll_codes (
+        code_hash TEXT PRIMARY KEY,
+        commune_code TEXT NOT NULL,
+        agency_id TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        used_at TEXT,
+        used_by TEXT
+    )""",
+    """CREATE TABLE hub_batches (
+        node_id TEXT NOT NULL REFERENCES nodes(node_id),
+        batch_id TEXT NOT NULL,
+        first_seq INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL,
+        digest TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        PRIMARY KEY (node_id, batch_id)
+    )""",
+    """CREATE TABLE hub_events (
+        node_id TEXT NOT NULL REFERENCES nodes(node_id),
+        seq INTEGER NOT NULL,
+        event_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        at TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        batch_id TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        PRIMARY KEY (node_id, seq)
+    )""",
+    """CREATE TABLE hub_dossiers (
+        code TEXT PRIMARY KEY,
+        node_id TEXT NOT NULL,
+        commune_code TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT '',
+        dvcqg_status INTEGER,
+        procedure_code TEXT NOT NULL DEFAULT '',
+        procedure_name TEXT NOT NULL DEFAULT '',
+        applicant_name TEXT NOT NULL DEFAULT '',
+        received_at TEXT,
+        due_at TEXT,
+        completed_at TEXT,
+        updated_at TEXT NOT NULL,
+        data TEXT NOT NULL DEFAULT '{}'
+    )""",
+    "CREATE INDEX hub_dossiers_commune ON hub_dossiers(commune_code, received_at)",
+    """CREATE TABLE conflicts (
+        id INTEGER PRIMARY KEY,
+        node_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        at TEXT NOT NULL
+    )""",
+    """CREATE TABLE feed (
+        node_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (node_id, seq)
+    )""",
+    """CREATE TABLE hub_catalog (
+        version INTEGER PRIMARY KEY,
+        label TEXT NOT NULL DEFAULT '',
+        procedures INTEGER NOT NULL,
+        payload TEXT NOT NULL,
+        imported_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE rejections (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        node_id TEXT NOT NULL DEFAULT '',
+        code TEXT NOT NULL,
+        message TEXT NOT NULL,
+        remote TEXT NOT NULL DEFAULT ''
+    )""",
+]
+
+HUB_MIGRATIONS: list[tuple[int, list[str]]] = [(1, H1)]

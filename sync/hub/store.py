@@ -1,0 +1,283 @@
+"""The hub's storage behind one small interface (SQLite now; PostgreSQL can follow).
+
+Every method that changes state runs in one ``BEGIN IMMEDIATE`` transaction,
+so a batch is applied whole or not at all, and its ``(node_id, seq)`` rows
+are unique: applying the same events twice is impossible by construction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from edge_node.store.db import open_db, write_tx
+from sync.hub.migrations import HUB_MIGRATIONS
+from sync.protocol import GENESIS_HASH
+
+ONE_OWNER_KINDS = ("dossier.event",)
+
+
+@dataclass
+class ApplyResult:
+    status: str  # "applied" | "duplicate" | "gap" | "chain_broken"
+    acked_seq: int
+    last_digest: str = GENESIS_HASH
+    resend_from: int | None = None
+    applied: int = 0
+    conflicts: int = 0
+
+
+def code_hash(code: str) -> str:
+    return hashlib.sha256(code.strip().upper().encode()).hexdigest()
+
+
+class HubStore:
+    """Nodes, enrollment codes, applied events, dossier projection and per-node feeds."""
+
+    def __init__(self, path):
+        self.db: sqlite_utils.Database = open_db(path, HUB_MIGRATIONS)
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    # -- nodes and enrollment ------------------------------------------------------------
+
+    def node(self, node_id: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM nodes WHERE node_id = ?", [node_id]))
+        return rows[0] if rows else None
+
+    def nodes(self, commune_code: str = "") -> list[dict]:
+        sql = ("SELECT n.*, (SELECT count(*) FROM hub_dossiers d WHERE d.node_id = n.node_id)"
+               " AS dossiers FROM nodes n")
+        params = []
+        if commune_code:
+            sql += " WHERE commune_code = ?"
+            params.append(commune_code)
+        return list(self.db.query(sql + " ORDER BY commune_code, enrolled_at", params))
+
+    def add_enroll_code(self, code: str, commune_code: str, agency_id: str, created_at: str,
+                        expires_at: str) -> None:
+        with write_tx(self.db):
+            self.db.conn.execute(
+                "INSERT INTO enroll_codes (code_hash, commune_code, agency_id, created_at,"
+                " expires_at) VALUES (?,?,?,?,?)",
+                (code_hash(code), commune_code, agency_id, created_at, expires_at))
+
+    def enroll(self, code: str, now: str, make_node) -> dict:
+        """Use a one-time code and create the node ``make_node(code_row)`` returns."""
+        with write_tx(self.db):
+            rows = list(self.db.query("SELECT * FROM enroll_codes WHERE code_hash = ?",
+                                      [code_hash(code)]))
+            if not rows:
+                raise LookupError("unknown_code")
+            row = rows[0]
+            if row["used_at"]:
+                raise LookupError("code_used")
+            if row["expires_at"] <= now:
+                raise LookupError("code_expired")
+            node = make_node(row)
+            cols = ", ".join(node)
+            self.db.conn.execute(f"INSERT INTO nodes ({cols}) VALUES "
+                                 f"({', '.join(':' + k for k in node)})", node)
+            self.db.conn.execute("UPDATE enroll_codes SET used_at = ?, used_by = ?"
+                                 " WHERE code_hash = ?", (now, node["node_id"], row["code_hash"]))
+            return node
+
+    def count_nodes(self, commune_code: str) -> int:
+        return self.db.conn.execute("SELECT count(*) FROM nodes WHERE commune_code = ?",
+                                    (commune_code,)).fetchone()[0]
+
+    def revoke(self, node_id: str, now: str) -> bool:
+        with write_tx(self.db):
+            cur = self.db.conn.execute(
+                "UPDATE nodes SET revoked_at = ? WHERE node_id = ? AND revoked_at IS NULL",
+                (now, node_id))
+            return cur.rowcount == 1
+
+    def seen(self, node_id: str, now: str, error: str = "") -> None:
+        with write_tx(self.db):
+            self.db.conn.execute("UPDATE nodes SET last_seen_at = ?, last_error = ?"
+                                 " WHERE node_id = ?", (now, error, node_id))
+
+    def log_rejection(self, now: str, node_id: str, code: str, message: str, remote: str) -> None:
+        with write_tx(self.db):
+            self.db.conn.execute(
+                "INSERT INTO rejections (at, node_id, code, message, remote) VALUES (?,?,?,?,?)",
+                (now, node_id[:64], code, message[:500], remote[:64]))
+            if node_id:
+                self.db.conn.execute("UPDATE nodes SET last_error = ? WHERE node_id = ?",
+                                     (code, node_id))
+
+    def rejections(self, limit: int = 100) -> list[dict]:
+        return list(self.db.query("SELECT * FROM rejections ORDER BY id DESC LIMIT ?", [limit]))
+
+    # -- batches -------------------------------------------------------------------------
+
+    def batch_digest(self, node_id: str, batch_id: str) -> str | None:
+        row = self.db.conn.execute("SELECT digest FROM hub_batches WHERE node_id = ? AND"
+                                   " batch_id = ?", (node_id, batch_id)).fetchone()
+        return row[0] if row else None
+
+    def apply_batch(self, node_id: str, header: dict, records: list[dict], digest: str,
+                    now: str) -> ApplyResult:
+        """Apply a verified batch exactly once, in order, in one transaction."""
+        with write_tx(self.db):
+            node = self.node(node_id)
+            acked = node["acked_seq"]
+            chain = node["last_digest"] or GENESIS_HASH
+            first, last = header["first_seq"], header["last_seq"]
+            if last <= acked:
+                return ApplyResult("duplicate", acked, last_digest=chain)
+            if first != acked + 1:
+                return ApplyResult("gap", acked, resend_from=acked + 1, last_digest=chain)
+            if header["prev_hash"] != chain:
+                return ApplyResult("chain_broken", acked, resend_from=acked + 1,
+                                   last_digest=chain)
+            applied = conflicts = 0
+            for record in records:
+                seq = record.get("seq")
+                self.db.conn.execute(
+                    "INSERT INTO hub_events (node_id, seq, event_id, kind, at, payload, batch_id,"
+                    " received_at) VALUES (?,?,?,?,?,?,?,?)",
+                    (node_id, seq, str(record.get("event_id", ""))[:64],
+                     str(record.get("kind", ""))[:64], str(record.get("at", ""))[:40],
+                     json.dumps(record.get("payload", {}), ensure_ascii=False, sort_keys=True),
+                     header["batch_id"], now))
+                applied += 1
+                if record.get("kind") == "dossier.event":
+                    conflicts += self._project(node, seq, record.get("payload") or {}, now)
+            self.db.conn.execute(
+                "INSERT INTO hub_batches (node_id, batch_id, first_seq, last_seq, digest,"
+                " received_at) VALUES (?,?,?,?,?,?)",
+                (node_id, header["batch_id"], first, last, digest, now))
+            self.db.conn.execute(
+                "UPDATE nodes SET acked_seq = ?, last_digest = ?, last_seen_at = ?,"
+                " last_error = '' WHERE node_id = ?", (last, digest, now, node_id))
+            return ApplyResult("applied", last, last_digest=digest, applied=applied,
+                               conflicts=conflicts)
+
+    def _project(self, node: dict, seq: int, payload: dict, now: str) -> int:
+        """Fold a dossier event into the hub's view; a second owner is flagged, not merged."""
+        code = str(payload.get("dossier_code", ""))
+        changes = payload.get("set") or {}
+        if not code or not isinstance(changes, dict):
+            self._conflict(node["node_id"], seq, "bad_event", {"code": code}, now)
+            return 1
+        row = self.db.conn.execute("SELECT node_id, data FROM hub_dossiers WHERE code = ?",
+                                   (code,)).fetchone()
+        if row and row[0] != node["node_id"]:
+            self._conflict(node["node_id"], seq, "second_owner",
+                           {"code": code, "owner": row[0]}, now)
+            return 1
+        data = json.loads(row[1]) if row else {}
+        data.update(changes)
+        fields = {k: data.get(k) for k in ("status", "dvcqg_status", "procedure_code",
+                                           "procedure_name", "applicant_name", "received_at",
+                                           "due_at", "completed_at")}
+        self.db.conn.execute(
+            "INSERT INTO hub_dossiers (code, node_id, commune_code, status, dvcqg_status,"
+            " procedure_code, procedure_name, applicant_name, received_at, due_at, completed_at,"
+            " updated_at, data) VALUES (:code, :node, :commune, :status, :dvcqg_status,"
+            " :procedure_code, :procedure_name, :applicant_name, :received_at, :due_at,"
+            " :completed_at, :now, :data) ON CONFLICT(code) DO UPDATE SET status=:status,"
+            " dvcqg_status=:dvcqg_status, procedure_code=:procedure_code,"
+            " procedure_name=:procedure_name, applicant_name=:applicant_name,"
+            " received_at=:received_at, due_at=:due_at, completed_at=:completed_at,"
+            " updated_at=:now, data=:data",
+            {**{k: (v if v is not None else ("" if k in ("status", "procedure_code",
+                                                       "procedure_name", "applicant_name")
+                                           else None)) for k, v in fields.items()},
+             "code": code, "node": node["node_id"], "commune": node["commune_code"],
+             "now": now, "data": json.dumps(data, ensure_ascii=False, sort_keys=True)})
+        return 0
+
+    def _conflict(self, node_id: str, seq: int, kind: str, detail: dict, now: str) -> None:
+        self.db.conn.execute(
+            "INSERT INTO conflicts (node_id, seq, kind, detail, at) VALUES (?,?,?,?,?)",
+            (node_id, seq, kind, json.dumps(detail, ensure_ascii=False), now))
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def dossiers(self, commune_code: str = "", limit: int = 500, offset: int = 0) -> list[dict]:
+        sql = "SELECT * FROM hub_dossiers"
+        params: list = []
+        if commune_code:
+            sql += " WHERE commune_code = ?"
+            params.append(commune_code)
+        sql += " ORDER BY received_at DESC, code LIMIT ? OFFSET ?"
+        return list(self.db.query(sql, [*params, limit, offset]))
+
+    def dossier(self, code: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM hub_dossiers WHERE code = ?", [code]))
+        return rows[0] if rows else None
+
+    def dossier_events(self, node_id: str, code: str) -> list[dict]:
+        return [{**r, "payload": json.loads(r["payload"])} for r in self.db.query(
+            "SELECT * FROM hub_events WHERE node_id = ? AND kind = 'dossier.event'"
+            " AND json_extract(payload, '$.dossier_code') = ? ORDER BY seq", [node_id, code])]
+
+    def event_count(self, node_id: str | None = None) -> int:
+        if node_id:
+            return self.db.conn.execute("SELECT count(*) FROM hub_events WHERE node_id = ?",
+                                        (node_id,)).fetchone()[0]
+        return self.db.conn.execute("SELECT count(*) FROM hub_events").fetchone()[0]
+
+    def conflicts(self) -> list[dict]:
+        return list(self.db.query("SELECT * FROM conflicts ORDER BY id DESC LIMIT 200"))
+
+    # -- feed ----------------------------------------------------------------------------
+
+    def publish(self, kind: str, payload: dict, now: str, node_ids: list[str] | None = None
+                ) -> int:
+        """Append an item to the feed of each node (all live nodes by default)."""
+        with write_tx(self.db):
+            return self._publish(kind, payload, now, node_ids)
+
+    def _publish(self, kind, payload, now, node_ids) -> int:
+        if node_ids is None:
+            node_ids = [r[0] for r in self.db.conn.execute(
+                "SELECT node_id FROM nodes WHERE revoked_at IS NULL")]
+        text = json.dumps(payload, ensure_ascii=False, sort_keys=True)
+        for node_id in node_ids:
+            seq = self.db.conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM feed WHERE"
+                                       " node_id = ?", (node_id,)).fetchone()[0]
+            self.db.conn.execute("INSERT INTO feed (node_id, seq, kind, payload, created_at)"
+                                 " VALUES (?,?,?,?,?)", (node_id, seq, kind, text, now))
+        return len(node_ids)
+
+    def feed_since(self, node_id: str, since: int, limit: int) -> list[dict]:
+        return [{"seq": r["seq"], "kind": r["kind"], "payload": json.loads(r["payload"]),
+                 "created_at": r["created_at"]} for r in self.db.query(
+            "SELECT * FROM feed WHERE node_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            [node_id, since, limit])]
+
+    def feed_backlog(self, node_id: str, since: int) -> int:
+        return self.db.conn.execute("SELECT count(*) FROM feed WHERE node_id = ? AND seq > ?",
+                                    (node_id, since)).fetchone()[0]
+
+    def mark_feed_read(self, node_id: str, seq: int) -> None:
+        with write_tx(self.db):
+            self.db.conn.execute("UPDATE nodes SET feed_acked = max(feed_acked, ?)"
+                                 " WHERE node_id = ?", (seq, node_id))
+
+    def add_catalog(self, label: str, procedures: list[dict], now: str) -> int:
+        """Store a catalog version and put it in every live node's feed."""
+        with write_tx(self.db):
+            version = self.db.conn.execute("SELECT coalesce(max(version), 0) + 1 FROM"
+                                           " hub_catalog").fetchone()[0]
+            payload = {"format": "edge-node-catalog/1", "version": f"hub-{version}",
+                       "label": label, "procedures": procedures}
+            self.db.conn.execute("INSERT INTO hub_catalog (version, label, procedures, payload,"
+                                 " imported_at) VALUES (?,?,?,?,?)",
+                                 (version, label, len(procedures),
+                                  json.dumps(payload, ensure_ascii=False), now))
+            self._publish("catalog", payload, now, None)
+            return version
+
+    def latest_catalog(self) -> dict | None:
+        row = self.db.conn.execute("SELECT payload FROM hub_catalog ORDER BY version DESC"
+                                   " LIMIT 1").fetchone()
+        return json.loads(row[0]) if row else None

@@ -1,0 +1,128 @@
+"""A real node and a real hub on loopback: enroll, sync both ways, refuse tampering."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from edge_node.domain.clock import now_utc
+from edge_node.services import sync as sync_service
+from edge_node.store import dossiers as dossier_store
+from sync import protocol
+from tests.integration.lifecycle_helpers import World, vn
+from tests.integration.sync_helpers import ENV, Hub, hub_cli
+
+
+def node_cli(home, *args):
+    return subprocess.run([sys.executable, "-m", "edge_node", "--home", str(home), *args],
+                          capture_output=True, text=True, timeout=120, env=ENV)
+
+
+@pytest.fixture
+def hub(tmp_path):
+    h = Hub(tmp_path / "hub")
+    yield h
+    h.stop()
+
+
+def outbox_count(db):
+    return db.conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
+
+
+def test_offline_backlog_of_200_dossiers_reaches_the_hub_exactly_once(hub, cfg, db):
+    hub.start()
+    code = hub.enroll_code("03325", agency="000.25.33.H18")
+    enrolled = node_cli(cfg.home, "enroll", "--hub", hub.url, "--code", code)
+    assert enrolled.returncode == 0, enrolled.stderr
+    assert "Xã Mường Phăng" in enrolled.stdout
+    hub.stop()
+    world = World(db, vn(2026, 12, 7, 8, 0))
+    agency = sync_service.agency_id(db, cfg)
+    assert agency == "000.25.33.H18"
+    codes = []
+    for i in range(200):
+        world.later(minutes=2)
+        d = world.receive()
+        codes.append(d["code"])
+        if i % 2 == 0:
+            world.act(d["code"], "transfer", "canbo")
+        if i % 4 == 0:
+            world.act(d["code"], "handover", "chuyenvien")
+            world.act(d["code"], "complete", "lanhdao")
+    # hub down: the round fails in plain Vietnamese and loses nothing
+    offline = node_cli(cfg.home, "sync", "--once")
+    assert offline.returncode != 0 and "offline" in offline.stderr
+    state = sync_service.status(db)
+    assert state["pending_events"] == outbox_count(db) and not state["online"]
+    assert "Không kết nối được" in state["last_error_message"]
+    hub.start()
+    done = node_cli(cfg.home, "sync", "--once")
+    assert done.returncode == 0, done.stderr
+    state = sync_service.status(db)
+    assert state["pending_events"] == 0 and state["online"]
+    items = hub.get("/api/v1/dossiers?commune=03325&limit=1000").json()["items"]
+    assert sorted(i["code"] for i in items) == sorted(codes)
+    for item in items[:50]:
+        local = dossier_store.get(db, item["code"])
+        assert (item["status"], item["dvcqg_status"], item["due_at"]) == (
+            local["status"], local["dvcqg_status"], local["due_at"])
+    nodes = hub.get("/api/v1/nodes").json()["items"]
+    assert nodes[0]["acked_seq"] == outbox_count(db)
+    # sending the same stored batches again applies nothing twice
+    me = sync_service.identity(cfg)
+    for (envelope,) in db.conn.execute("SELECT envelope FROM sync_batches"):
+        resp = requests.post(hub.url + "/api/v1/sync/push", data=bytes(envelope), timeout=10)
+        assert resp.status_code == 200
+        ack = protocol.open_envelope(resp.content, receiver=me,
+                                     receiver_id=state["node_id"],
+                                     expected_sender=lambda s: protocol.PeerKeys.from_bundle(
+                                         json.loads(sync_service.enrolled(db)["hub_bundle"])))
+        assert ack.records[0]["status"] == "duplicate"
+    again = hub.get("/api/v1/nodes").json()["items"][0]
+    assert again["acked_seq"] == outbox_count(db)
+    assert len(hub.get("/api/v1/dossiers?commune=03325&limit=1000").json()["items"]) == 200
+    detail = hub.get(f"/api/v1/dossiers/{codes[0]}").json()
+    assert [e["type"] for e in detail["events"]] == ["accept", "transfer", "handover", "complete"]
+
+
+def test_catalog_and_calendar_flow_from_hub_to_node(hub, cfg, db, tmp_path):
+    hub.start()
+    assert node_cli(cfg.home, "enroll", "--hub", hub.url, "--code",
+                    hub.enroll_code()).returncode == 0
+    catalog = tmp_path / "cat.json"
+    catalog.write_text(json.dumps({"format": "edge-node-catalog/1", "version": "tinh-1",
+                                   "procedures": [{"code": "3.000999", "name":
+                                                   "Thủ tục riêng của tỉnh", "field": "Khác",
+                                                   "time_limit": {"value": 2,
+                                                                  "unit": "working_days"}}]}),
+                       encoding="utf-8")
+    published = hub_cli(hub.home, "catalog", "import", str(catalog))
+    assert published.returncode == 0 and "to 1 nodes" in published.stdout
+    report = sync_service.sync_once(db, cfg, now_fn=now_utc)
+    assert report.error is None and report.pulled_items == 1
+    from edge_node.store import catalog as catalog_store
+
+    assert catalog_store.get(db, "3.000999")["name"] == "Thủ tục riêng của tỉnh"
+    # nothing new: the next round pulls nothing and the cursor stays
+    assert sync_service.sync_once(db, cfg, now_fn=now_utc).pulled_items == 0
+
+
+def test_enrollment_codes_are_one_time_and_checked(hub, cfg, initialised, tmp_path):
+    hub.start()
+    code = hub.enroll_code()
+    assert node_cli(cfg.home, "enroll", "--hub", hub.url, "--code", code).returncode == 0
+    other = tmp_path / "other"
+    assert node_cli(other, "init").returncode == 0
+    reused = node_cli(other, "enroll", "--hub", hub.url, "--code", code)
+    assert reused.returncode != 0 and "code_used" in reused.stderr
+    wrong = node_cli(other, "enroll", "--hub", hub.url, "--code", "AAAA-BBBB-CCCC")
+    assert wrong.returncode != 0 and "unknown_code" in wrong.stderr
+    bad = hub_cli(hub.home, "enroll-code", "--commune", "99999")
+    assert bad.returncode != 0 and "not a 2025 commune code" in bad.stderr
+    # a re-installed PC enrolls as a new node linked to the same commune
+    assert node_cli(other, "enroll", "--hub", hub.url, "--code",
+                    hub.enroll_code()).returncode == 0
+    ids = sorted(n["node_id"] for n in hub.get("/api/v1/nodes").json()["items"])
+    assert ids == ["03325-1", "03325-2"]
