@@ -1,0 +1,140 @@
+"""Every bad envelope is refused with its own code, logged at the hub, nothing applied."""
+
+import json
+import uuid
+
+import pytest
+import requests
+
+from edge_node.domain.clock import now_utc
+from edge_node.services import sync as sync_service
+from sync import protocol
+from tests.integration.lifecycle_helpers import World, vn
+from tests.integration.sync_helpers import Hub, hub_cli
+from tests.integration.test_sync import node_cli
+
+
+@pytest.fixture
+def linked(tmp_path, cfg, db):
+    hub = Hub(tmp_path / "hub").start()
+    assert node_cli(cfg.home, "enroll", "--hub", hub.url, "--code",
+                    hub.enroll_code()).returncode == 0
+    world = World(db, vn(2026, 12, 7, 8, 0))
+    for _ in range(3):
+        world.receive()
+    yield hub, world
+    hub.stop()
+
+
+def seal_batch(cfg, db, first, last, *, identity=None, prev=None, batch_id=None, kind="batch"):
+    state = sync_service.enrolled(db)
+    records = [{"seq": s, "event_id": uuid.uuid4().hex, "kind": "note",
+                "at": "2026-12-07T01:00:00Z", "payload": {}} for s in range(first, last + 1)]
+    return protocol.seal(records, sender=identity or sync_service.identity(cfg),
+                         receiver=protocol.PeerKeys.from_bundle(json.loads(state["hub_bundle"])),
+                         sender_id=state["node_id"], receiver_id=state["hub_id"],
+                         batch_id=batch_id or uuid.uuid4().hex, first_seq=first, last_seq=last,
+                         prev_hash=prev or protocol.GENESIS_HASH,
+                         created_at=now_utc().isoformat(), kind=kind)
+
+
+def post(hub, data):
+    return requests.post(hub.url + "/api/v1/sync/push", data=data, timeout=10)
+
+
+def hub_events(hub):
+    return hub.get("/api/v1/nodes").json()["items"][0]["acked_seq"]
+
+
+def test_tampered_and_foreign_envelopes_are_refused_before_anything_is_applied(linked, cfg,
+                                                                               db):
+    hub, _ = linked
+    good = seal_batch(cfg, db, 1, 2)
+    flipped_sig = good[:-1] + bytes([good[-1] ^ 1])
+    flipped_body = bytearray(good)
+    flipped_body[len(good) - 64 - 5] ^= 0x40  # inside the ciphertext
+    header_len = int.from_bytes(good[8:12], "big")
+    header = json.loads(good[12:12 + header_len])
+    header["v"] = 2
+    v2 = good[:8] + len(protocol.canonical_json(header)).to_bytes(4, "big") + \
+        protocol.canonical_json(header) + good[12 + header_len:]
+    stranger = seal_batch(cfg, db, 1, 2, identity=protocol.generate_identity())
+    cases = [
+        (flipped_sig, 403, "bad_signature"),
+        (bytes(flipped_body), 403, "bad_signature"),
+        (good[:-10], 400, "truncated"),
+        (b"rubbish" * 10, 400, "bad_magic"),
+        (v2, 400, "unsupported_version"),
+        (stranger, 403, "unknown_key"),
+        (b"x" * (9 * 1024 * 1024), 413, None),
+    ]
+    for data, status, code in cases:
+        resp = post(hub, data)
+        assert resp.status_code == status, (code, resp.text[:200])
+        if code:
+            assert resp.json()["error"]["code"] == code
+    assert hub_events(hub) == 0
+    page = hub.get("/")
+    assert "bad_signature" in page.text and "unsupported_version" in page.text
+
+
+def test_gaps_replays_and_conflicting_batches(linked, cfg, db):
+    hub, _ = linked
+    me = sync_service.identity(cfg)
+    state = sync_service.enrolled(db)
+    hub_keys = protocol.PeerKeys.from_bundle(json.loads(state["hub_bundle"]))
+
+    def ack(resp):
+        assert resp.status_code == 200, resp.text
+        return protocol.open_envelope(resp.content, receiver=me, receiver_id=state["node_id"],
+                                      expected_sender=hub_keys).records[0]
+
+    gap = ack(post(hub, seal_batch(cfg, db, 3, 4)))
+    assert gap["status"] == "gap" and gap["resend_from"] == 1
+    first = seal_batch(cfg, db, 1, 2, batch_id="lo-1")
+    assert ack(post(hub, first))["status"] == "applied"
+    assert ack(post(hub, first))["status"] == "duplicate"  # replay: acked, not re-applied
+    other = seal_batch(cfg, db, 1, 2, batch_id="lo-1")
+    resp = post(hub, other)
+    assert resp.status_code == 409 and resp.json()["error"]["code"] == "batch_conflict"
+    wrong_chain = ack(post(hub, seal_batch(cfg, db, 3, 3, prev="ab" * 32)))
+    assert wrong_chain["status"] == "chain_broken" and wrong_chain["resend_from"] == 3
+    assert hub_events(hub) == 2
+
+
+def test_revoked_node_is_refused_and_the_clerk_is_told(linked, cfg, db):
+    hub, _ = linked
+    node_id = sync_service.enrolled(db)["node_id"]
+    assert hub_cli(hub.home, "revoke", node_id).returncode == 0
+    report = sync_service.sync_once(db, cfg, now_fn=now_utc)
+    assert report.error == "revoked_sender"
+    status = sync_service.status(db)
+    assert "thu hồi" in status["last_error_message"] and status["pending_events"] > 0
+    assert hub_events(hub) == 0
+
+
+def test_the_node_recovers_after_an_error(linked, cfg, db):
+    hub, world = linked
+    hub.stop()
+    assert sync_service.sync_once(db, cfg, now_fn=now_utc).error == "offline"
+    world.receive()
+    hub.start()
+    report = sync_service.sync_once(db, cfg, now_fn=now_utc)
+    assert report.error is None and sync_service.status(db)["pending_events"] == 0
+    assert hub_events(hub) == db.conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
+
+
+def test_sync_page_shows_state_in_vietnamese(linked, app, db):
+    from tests.conftest import login
+
+    hub, _ = linked
+    hub.stop()
+    client = app.test_client()
+    login(client, "canbo")
+    page = client.get("/sync").get_data(as_text=True)
+    assert "Sự kiện chờ gửi" in page
+    from tests.conftest import csrf_from
+
+    client.post("/sync", data={"csrf_token": csrf_from(page)})
+    page = client.get("/sync").get_data(as_text=True)
+    assert "Chưa kết nối được" in page and "Không kết nối được tới hệ thống của tỉnh" in page
