@@ -279,13 +279,21 @@ def enroll(ctx: click.Context, hub_url: str, code: str) -> None:
         click.echo(f"Dossier codes now use the agency identifier {body['agency_id']}.")
 
 
-@cli.command("sync")
-@click.option("--once", is_flag=True, required=True, help="Run one push-and-pull round now.")
+@cli.group("sync", invoke_without_command=True)
+@click.option("--once", is_flag=True, help="Run one push-and-pull round now.")
 @click.pass_context
 def sync_cmd(ctx: click.Context, once: bool) -> None:
-    """Send pending events to the province and apply what it sent back."""
+    """Send pending events to the province and apply what it sent back.
+
+    ``sync --once`` runs one round over the network; ``sync export`` and
+    ``sync import`` carry the same envelopes on a USB stick.
+    """
     from edge_node.services import sync
 
+    if ctx.invoked_subcommand is not None:
+        return
+    if not once:
+        raise click.UsageError("use --once, or the export / import subcommands")
     cfg = _cfg(ctx)
     db = _open(cfg)
     try:
@@ -299,6 +307,54 @@ def sync_cmd(ctx: click.Context, once: bool) -> None:
     if report.error:
         raise click.ClickException(f"sync stopped ({report.error}): "
                                    f"{state['last_error_message']}")
+
+
+@sync_cmd.command("export")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="File to write (e.g. on a USB stick).")
+@click.pass_context
+def sync_export(ctx: click.Context, out: str) -> None:
+    """Write every pending event (and a request for the province's news) to one file."""
+    from pathlib import Path
+
+    from edge_node.services import sync
+
+    cfg = _cfg(ctx)
+    db = _open(cfg)
+    try:
+        body, events = sync.export_file(db, cfg, now_fn=now_utc)
+    except sync.SyncError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.message}") from None
+    finally:
+        db.conn.close()
+    tmp = Path(out).with_suffix(".tmp")
+    tmp.write_bytes(body)
+    tmp.replace(out)
+    click.echo(f"Wrote {events} pending events to {out} ({len(body)} bytes). Take it to the "
+               "province; bring back the reply file and run: edge-node sync import REPLY")
+
+
+@sync_cmd.command("import")
+@click.argument("reply", type=click.Path(dir_okay=False, exists=True))
+@click.pass_context
+def sync_import(ctx: click.Context, reply: str) -> None:
+    """Apply the province's reply file (acknowledgements and news)."""
+    from pathlib import Path
+
+    from edge_node.services import sync
+
+    cfg = _cfg(ctx)
+    db = _open(cfg)
+    try:
+        acked, items = sync.import_reply(db, cfg, Path(reply).read_bytes(), now_fn=now_utc)
+        pending = sync.status(db)["pending_events"]
+    except sync.SyncError as exc:
+        raise click.ClickException(f"reply refused ({exc.detail or exc.code}); nothing "
+                                   "applied") from None
+    finally:
+        db.conn.close()
+    click.echo(f"The province holds events up to {acked}; applied {items} items; "
+               f"{pending} events still waiting.")
 
 
 @cli.group()

@@ -56,6 +56,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("api_token_hours", int, 12, "EDGE_NODE_API_TOKEN_HOURS",
            "Lifetime of an API token from POST /api/v1/session."),
     Option("log_level", str, "INFO", "EDGE_NODE_LOG_LEVEL", "Logging level."),
+    Option("sync_interval_seconds", int, 60, "EDGE_NODE_SYNC_INTERVAL_SECONDS",
+           "Seconds between background sync rounds while the link is up (0 turns it off)."),
+    Option("sync_backoff_max_seconds", int, 900, "EDGE_NODE_SYNC_BACKOFF_MAX_SECONDS",
+           "Longest wait between attempts after repeated failures."),
 )
 
 class ConfigError(ValueError):

@@ -34,11 +34,68 @@ def housekeeping(cfg: Config) -> list[str]:
     return closed
 
 
+class SyncJob:
+    """Push then pull every interval while the link is up; back off after failures.
+
+    Connectivity is found by trying: a failed round doubles the wait (up to a
+    cap) and the first success returns to the normal interval. The job never
+    raises, so one bad round cannot stop the scheduler.
+    """
+
+    def __init__(self, cfg: Config, clock=now_utc):
+        self.cfg = cfg
+        self.clock = clock
+        self.failures = 0
+        self.next_try = None
+
+    def delay_after_failure(self) -> int:
+        base = max(self.cfg.sync_interval_seconds, 1)
+        return min(base * 2 ** min(self.failures, 16), self.cfg.sync_backoff_max_seconds)
+
+    def __call__(self) -> str:
+        from datetime import timedelta
+
+        from edge_node.services import sync
+
+        now = self.clock()
+        if self.next_try is not None and now < self.next_try:
+            return "waiting"
+        db = connect(self.cfg.db_path)
+        try:
+            if sync.enrolled(db) is None:
+                return "not_enrolled"
+            report = sync.sync_once(db, self.cfg, now_fn=self.clock)
+        except Exception:  # never let one round kill the scheduler
+            log.exception("sync round crashed")
+            report = None
+        finally:
+            db.conn.close()
+        if report is None or report.error:
+            self.failures += 1
+            self.next_try = now + timedelta(seconds=self.delay_after_failure())
+            log.info("sync failed (%s); next try after %s", report and report.error,
+                     self.next_try.isoformat())
+            return "failed"
+        self.failures, self.next_try = 0, None
+        if report.pushed_events or report.pulled_items:
+            log.info("synced: %d events sent, %d items received", report.pushed_events,
+                     report.pulled_items)
+        return "ok"
+
+
 def start_scheduler(cfg: Config) -> BackgroundScheduler:
-    """Start the node's scheduler; the caller shuts it down on exit."""
+    """Start the node's scheduler; the caller shuts it down on exit (``scheduler.shutdown``).
+
+    The home lock held by ``serve`` guarantees one scheduler per home, so only
+    one process ever syncs.
+    """
     scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
         "coalesce": True, "max_instances": 1, "misfire_grace_time": 300})
     scheduler.add_job(housekeeping, "interval", minutes=HOUSEKEEPING_MINUTES, args=[cfg],
                       id="housekeeping", next_run_time=now_utc())
+    if cfg.sync_interval_seconds > 0:
+        scheduler.add_job(SyncJob(cfg), "interval", seconds=cfg.sync_interval_seconds,
+                          jitter=max(1, cfg.sync_interval_seconds // 10), id="sync",
+                          next_run_time=now_utc())
     scheduler.start()
     return scheduler

@@ -103,6 +103,35 @@ def enroll_code(ctx, commune, agency_id):
                f"edge-node enroll --hub http://<hub-address>:{cfg.port}/ --code {code}")
 
 
+@cli.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the reply file for the node.")
+@click.pass_context
+def import_cmd(ctx, file, out):
+    """Apply a node's USB file and write the reply (acks and feed) to --out."""
+    from pathlib import Path
+
+    from sync.hub.service import HubError, import_file, load_or_create_identity
+
+    cfg = _cfg(ctx)
+    store = _store(cfg)
+    try:
+        reply, batches = import_file(
+            store, hub_id=cfg.hub_id, identity=load_or_create_identity(cfg.home / "keys"),
+            data=Path(file).read_bytes(), now=now_utc(), max_bytes=cfg.max_batch_bytes,
+            feed_limit=10_000)
+    except HubError as exc:
+        raise click.ClickException(f"file refused ({exc.code}): {exc.message}; nothing "
+                                   "applied") from None
+    finally:
+        store.close()
+    tmp = Path(out).with_suffix(".tmp")
+    tmp.write_bytes(reply)
+    tmp.replace(out)  # never leave half a reply on the stick
+    click.echo(f"Applied {batches} batches; reply written to {out}.")
+
+
 @cli.command()
 @click.argument("node_id")
 @click.pass_context

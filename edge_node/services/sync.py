@@ -125,15 +125,19 @@ def _hub_keys(state: dict) -> protocol.PeerKeys:
     return protocol.PeerKeys.from_bundle(json.loads(state["hub_bundle"]))
 
 
-def _next_batch(db, state, me, now) -> dict | None:
-    """The unacknowledged batch to send: the stored one, or a new one sealed now."""
-    rows = list(db.query("SELECT * FROM sync_batches WHERE acked_at IS NULL ORDER BY first_seq"
-                         " LIMIT 1"))
-    if rows:
+def _next_batch(db, state, me, now, *, after_stored: bool = False) -> dict | None:
+    """The unacknowledged batch to send: the oldest stored one, or a new one sealed now.
+
+    With *after_stored* a new batch is sealed after the stored ones (to put
+    several on a USB stick at once).
+    """
+    rows = list(db.query("SELECT * FROM sync_batches WHERE acked_at IS NULL ORDER BY first_seq"))
+    if rows and not after_stored:
         return rows[0]
+    start = rows[-1]["last_seq"] if rows else 0
     events, size = [], 0
-    for row in db.query("SELECT * FROM outbox WHERE acked_at IS NULL ORDER BY seq LIMIT ?",
-                        [MAX_BATCH_EVENTS]):
+    for row in db.query("SELECT * FROM outbox WHERE acked_at IS NULL AND seq > ? ORDER BY seq"
+                        " LIMIT ?", [start, MAX_BATCH_EVENTS]):
         record = {"seq": row["seq"], "event_id": row["event_id"], "kind": row["kind"],
                   "at": row["created_at"], "payload": json.loads(row["payload"])}
         size += len(row["payload"]) + 200
@@ -185,6 +189,31 @@ def _open_reply(data: bytes, me, state, kind: str) -> protocol.Opened:
     return opened
 
 
+def apply_ack(db, ack: dict, stamp: str) -> None:
+    """Mark what the hub acknowledged; on a gap, re-open events from where it stands."""
+    acked = int(ack["acked_seq"])
+    with write_tx(db):
+        db.conn.execute("UPDATE outbox SET acked_at = ? WHERE seq <= ? AND acked_at IS NULL",
+                        (stamp, acked))
+        db.conn.execute("UPDATE sync_batches SET acked_at = ? WHERE last_seq <= ? AND"
+                        " acked_at IS NULL", (stamp, acked))
+        if ack.get("resend_from") is not None:
+            # The hub has less than we thought (a gap, or restored from a backup):
+            # forget unacked batches and send again from where it stands.
+            db.conn.execute("DELETE FROM sync_batches WHERE acked_at IS NULL")
+            db.conn.execute("UPDATE outbox SET acked_at = NULL WHERE seq >= ?",
+                            (int(ack["resend_from"]),))
+            settings.put(db, "sync.prev_hash", ack["last_digest"])
+        elif not list(db.query("SELECT 1 FROM sync_batches WHERE acked_at IS NULL LIMIT 1")):
+            settings.put(db, "sync.prev_hash", ack["last_digest"])
+        settings.put(db, "sync.acked_seq", acked)
+        settings.put(db, "sync.hub_time", ack.get("hub_time"))
+        settings.put(db, "sync.hub_time_seen_at", stamp)
+        if ack.get("conflicts"):
+            previous = int(settings.get(db, "sync.conflicts", "0") or 0)
+            settings.put(db, "sync.conflicts", previous + int(ack["conflicts"]))
+
+
 def push(db, cfg: Config, *, now_fn, http=requests) -> tuple[int, int]:
     """Send batches until the hub holds every event; returns (events, batches)."""
     state = enrolled(db)
@@ -199,23 +228,7 @@ def push(db, cfg: Config, *, now_fn, http=requests) -> tuple[int, int]:
             break
         reply = _post(http, state["hub_url"] + "/api/v1/sync/push", bytes(batch["envelope"]))
         ack = _open_reply(reply, me, state, protocol.KIND_ACK).records[0]
-        acked = int(ack["acked_seq"])
-        stamp = to_iso(now_fn())
-        with write_tx(db):
-            db.conn.execute("UPDATE outbox SET acked_at = ? WHERE seq <= ? AND acked_at IS NULL",
-                            (stamp, acked))
-            db.conn.execute("UPDATE sync_batches SET acked_at = ? WHERE last_seq <= ? AND"
-                            " acked_at IS NULL", (stamp, acked))
-            if ack.get("resend_from") is not None:
-                # The hub has less than we thought (a gap, or restored from a backup):
-                # forget unacked batches and send again from where it stands.
-                db.conn.execute("DELETE FROM sync_batches WHERE acked_at IS NULL")
-                db.conn.execute("UPDATE outbox SET acked_at = NULL WHERE seq >= ?",
-                                (int(ack["resend_from"]),))
-            settings.put(db, "sync.prev_hash", ack["last_digest"])
-            settings.put(db, "sync.acked_seq", acked)
-            settings.put(db, "sync.hub_time", ack.get("hub_time"))
-            settings.put(db, "sync.hub_time_seen_at", stamp)
+        apply_ack(db, ack, to_iso(now_fn()))
         if ack["status"] == "applied":
             events += batch["last_seq"] - batch["first_seq"] + 1
             batches += 1
@@ -273,20 +286,93 @@ def pull(db, cfg: Config, *, now_fn, http=requests) -> int:
         items = _open_reply(reply, me, state, protocol.KIND_FEED).records
         if not items:
             break
-        for item in items:
-            if item["seq"] != cursor + 1:
-                raise SyncError("bad_reply", "feed out of order")
-            with write_tx(db):  # one item, one transaction, cursor moved with it
-                try:
-                    _apply_item(db, item, now_fn())
-                except (CatalogError, KeyError, ValueError, TypeError) as exc:
-                    audit.append(db, at=to_iso(now_fn()), actor="province",
-                                 action="feed.refused", obj=str(item["seq"]),
-                                 detail={"kind": item.get("kind"), "error": str(exc)[:300]})
-                settings.put(db, "sync.feed_cursor", item["seq"])
-            cursor = item["seq"]
-            applied += 1
+        count = apply_feed(db, items, now_fn)
+        if count == 0:
+            raise SyncError("bad_reply", "feed out of order")
+        applied += count
     return applied
+
+
+def apply_feed(db, items: list[dict], now_fn) -> int:
+    """Apply feed items after the cursor, each in one transaction with the cursor move.
+
+    Items at or before the cursor (a file imported twice) are skipped; an
+    item that cannot be applied is recorded and passed over so the rest flow.
+    """
+    applied = 0
+    for item in items:
+        cursor = int(settings.get(db, "sync.feed_cursor", "0") or 0)
+        if item.get("seq") != cursor + 1:
+            continue
+        with write_tx(db):
+            try:
+                _apply_item(db, item, now_fn())
+            except (CatalogError, KeyError, ValueError, TypeError) as exc:
+                audit.append(db, at=to_iso(now_fn()), actor="province", action="feed.refused",
+                             obj=str(item["seq"]),
+                             detail={"kind": item.get("kind"), "error": str(exc)[:300]})
+            settings.put(db, "sync.feed_cursor", item["seq"])
+        applied += 1
+    return applied
+
+
+def export_file(db, cfg: Config, *, now_fn) -> tuple[bytes, int]:
+    """Every pending event as sealed batches plus a feed request, in one file body.
+
+    Returns ``(body, events)``. The batches are stored like online ones, so a
+    later online round or a second export sends the very same bytes.
+    """
+    from sync.files import write_bundle
+
+    state = enrolled(db)
+    if state is None:
+        raise SyncError("not_enrolled")
+    me = identity(cfg)
+    for _ in range(MAX_ROUNDS):
+        if _next_batch(db, enrolled(db), me, now_fn(), after_stored=True) is None:
+            break
+    rows = list(db.query("SELECT envelope, first_seq, last_seq FROM sync_batches WHERE acked_at"
+                         " IS NULL ORDER BY first_seq"))
+    state = enrolled(db)
+    request = protocol.seal([{"since": int(state.get("feed_cursor", 0))}], sender=me,
+                            receiver=_hub_keys(state), sender_id=state["node_id"],
+                            receiver_id=state["hub_id"], batch_id=uuid.uuid4().hex,
+                            first_seq=0, last_seq=0, prev_hash=protocol.GENESIS_HASH,
+                            created_at=now_fn().isoformat(), kind="pull")
+    events = sum(r["last_seq"] - r["first_seq"] + 1 for r in rows)
+    return write_bundle([bytes(r["envelope"]) for r in rows] + [request]), events
+
+
+def import_reply(db, cfg: Config, data: bytes, *, now_fn) -> tuple[int, int]:
+    """Apply a hub reply file: every envelope is verified first, then acks and feeds applied.
+
+    Returns ``(acked_seq, feed_items_applied)``. Importing the same file again
+    changes nothing.
+    """
+    from sync.files import read_bundle
+
+    state = enrolled(db)
+    if state is None:
+        raise SyncError("not_enrolled")
+    me = identity(cfg)
+    try:
+        envelopes = read_bundle(data)
+    except protocol.ProtocolError as exc:
+        raise SyncError("bad_reply", f"{exc.code}: {exc.message}") from None
+    opened = []
+    for env in envelopes:  # all or nothing: verify every envelope before using any
+        try:
+            opened.append(protocol.open_envelope(env, receiver=me, receiver_id=state["node_id"],
+                                                 expected_sender=_hub_keys(state)))
+        except protocol.ProtocolError as exc:
+            raise SyncError("bad_reply", f"{exc.code}: {exc.message}") from None
+    applied = 0
+    for env in opened:
+        if env.header["kind"] == protocol.KIND_ACK:
+            apply_ack(db, env.records[0], to_iso(now_fn()))
+        elif env.header["kind"] == protocol.KIND_FEED:
+            applied += apply_feed(db, env.records, now_fn)
+    return int(enrolled(db).get("acked_seq", 0) or 0), applied
 
 
 def sync_once(db, cfg: Config, *, now_fn, http=requests) -> Report:

@@ -208,3 +208,38 @@ def pull(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: byt
     last = items[-1]["seq"] if items else since
     return _reply(store, identity, hub_id, node_id, protocol.KIND_FEED, items, since + 1, last,
                   now)
+
+
+def import_file(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: bytes,
+                now: datetime, max_bytes: int, feed_limit: int) -> tuple[bytes, int]:
+    """Apply a node's USB file and return ``(reply file, batches applied)``.
+
+    Every envelope is verified (signature, sender, receiver) before any batch
+    is applied, so a damaged or foreign file changes nothing. Batches then go
+    through :func:`push` exactly as over HTTP (duplicates are acknowledged, not
+    re-applied), and a pull request is answered with the node's feed.
+    """
+    from sync.files import read_bundle, write_bundle
+
+    try:
+        envelopes = read_bundle(data)
+    except protocol.ProtocolError as exc:
+        raise HubError(exc.code, exc.message) from None
+    for env in envelopes:
+        try:
+            protocol.open_envelope(env, receiver=identity, receiver_id=hub_id,
+                                   expected_sender=_peer(store), max_bytes=max_bytes)
+        except protocol.ProtocolError as exc:
+            store.log_rejection(to_iso(now), "", exc.code, f"file: {exc.message}", "usb")
+            raise HubError(exc.code, exc.message, STATUS_OF.get(exc.code, 400)) from None
+    replies, applied = [], 0
+    for env in envelopes:
+        kind = json.loads(env[12:12 + int.from_bytes(env[8:12], "big")])["kind"]
+        if kind == protocol.KIND_BATCH:
+            replies.append(push(store, hub_id=hub_id, identity=identity, data=env, now=now,
+                                max_bytes=max_bytes, remote="usb"))
+            applied += 1
+        elif kind == "pull":
+            replies.append(pull(store, hub_id=hub_id, identity=identity, data=env, now=now,
+                                limit=feed_limit, remote="usb"))
+    return write_bundle(replies), applied

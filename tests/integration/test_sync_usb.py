@@ -1,0 +1,73 @@
+"""USB round trip with the link off: export, hub import, reply import; twice is harmless."""
+
+import json
+
+from tests.integration.lifecycle_helpers import World, vn
+from tests.integration.sync_helpers import Hub, hub_cli
+from tests.integration.test_sync import node_cli
+
+
+def test_usb_round_trip_with_the_link_off(tmp_path, cfg, db):
+    hub = Hub(tmp_path / "hub").start()
+    assert node_cli(cfg.home, "enroll", "--hub", hub.url, "--code",
+                    hub.enroll_code()).returncode == 0
+    catalog = tmp_path / "cat.json"
+    catalog.write_text(json.dumps({"format": "edge-node-catalog/1", "procedures": [
+        {"code": "3.000777", "name": "Thủ tục mới của tỉnh",
+         "time_limit": {"value": 1, "unit": "working_days"}}]}), encoding="utf-8")
+    assert hub_cli(hub.home, "catalog", "import", str(catalog)).returncode == 0
+    hub.stop()  # no link for weeks
+    world = World(db, vn(2026, 12, 7, 8, 0))
+    codes = [world.receive()["code"] for _ in range(30)]
+    stick = tmp_path / "usb"
+    stick.mkdir()
+    out = node_cli(cfg.home, "sync", "export", "--out", str(stick / "xa.edgesync"))
+    assert out.returncode == 0, out.stderr
+    total = db.conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
+    assert f"Wrote {total} pending events" in out.stdout
+    # at the province
+    reply = stick / "tinh.edgesync"
+    imported = hub_cli(hub.home, "import", str(stick / "xa.edgesync"), "--out", str(reply))
+    assert imported.returncode == 0, imported.stderr
+    again = hub_cli(hub.home, "import", str(stick / "xa.edgesync"), "--out",
+                    str(stick / "again.edgesync"))
+    assert again.returncode == 0  # harmless: duplicates are acknowledged, not re-applied
+    # back at the commune
+    applied = node_cli(cfg.home, "sync", "import", str(reply))
+    assert applied.returncode == 0, applied.stderr
+    # everything exported is acknowledged; applying the province's catalog is itself a new
+    # event (the node reports which catalog version it now uses) that waits for next time
+    assert f"holds events up to {total}; applied 1 items; 1 events still waiting" in applied.stdout
+    assert node_cli(cfg.home, "sync", "import", str(reply)).returncode == 0
+    assert node_cli(cfg.home, "sync", "import", str(stick / "again.edgesync")).returncode == 0
+    from edge_node.store import catalog as catalog_store
+
+    assert catalog_store.get(db, "3.000777") is not None
+    hub.start()
+    items = hub.get("/api/v1/dossiers?commune=03325").json()["items"]
+    assert sorted(i["code"] for i in items) == sorted(codes)
+    assert hub.get("/api/v1/nodes").json()["items"][0]["acked_seq"] == total
+    hub.stop()
+
+
+def test_a_damaged_file_is_refused_whole(tmp_path, cfg, db):
+    hub = Hub(tmp_path / "hub").start()
+    assert node_cli(cfg.home, "enroll", "--hub", hub.url, "--code",
+                    hub.enroll_code()).returncode == 0
+    hub.stop()
+    World(db, vn(2026, 12, 7)).receive()
+    path = tmp_path / "xa.edgesync"
+    assert node_cli(cfg.home, "sync", "export", "--out", str(path)).returncode == 0
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 1
+    bad = tmp_path / "bad.edgesync"
+    bad.write_bytes(bytes(data))
+    refused = hub_cli(hub.home, "import", str(bad), "--out", str(tmp_path / "r"))
+    assert refused.returncode != 0 and "nothing applied" in refused.stderr
+    assert not (tmp_path / "r").exists()
+    junk = tmp_path / "junk"
+    junk.write_bytes(b"not a sync file")
+    assert node_cli(cfg.home, "sync", "import", str(junk)).returncode != 0
+    hub.start()
+    assert hub.get("/api/v1/nodes").json()["items"][0]["acked_seq"] == 0
+    hub.stop()
