@@ -410,7 +410,9 @@ def status(db) -> dict:
     if state.get("hub_time") and state.get("hub_time_seen_at"):
         skew = int((parse_iso(state["hub_time_seen_at"]) - parse_iso(state["hub_time"])
                     ).total_seconds())
+    reconciled = json.loads(state["reconcile"]) if state.get("reconcile") else None
     return {"enrolled": bool(state), "node_id": state.get("node_id"),
+            "reconcile": reconciled, "reconciled_at": state.get("reconciled_at"),
             "hub_url": state.get("hub_url"), "commune_name": state.get("commune_name"),
             "online": bool(state) and error is None and bool(state.get("last_success_at")),
             "last_success_at": state.get("last_success_at"),
@@ -419,3 +421,35 @@ def status(db) -> dict:
             "feed_cursor": int(state.get("feed_cursor", 0) or 0),
             "last_error": error, "last_error_message": state.get("last_error_detail"),
             "clock_skew_seconds": skew}
+
+
+def reconcile(db, cfg: Config, *, now_fn, http=requests) -> dict:
+    """Compare per-day digests of acknowledged events with the hub's.
+
+    Returns ``{match, days: [{date, node, hub, match}], pending_events}``;
+    events not yet acknowledged are left out on both sides and counted apart.
+    """
+    from sync.reconcile import compare, day_digests
+
+    state = enrolled(db)
+    if state is None:
+        raise SyncError("not_enrolled")
+    me = identity(cfg)
+    ours = day_digests((r["created_at"], r["event_id"], r["kind"], json.loads(r["payload"]))
+                       for r in db.query("SELECT * FROM outbox WHERE acked_at IS NOT NULL"
+                                         " ORDER BY seq"))
+    request = protocol.seal([{"date": d, "digest": v} for d, v in ours.items()], sender=me,
+                            receiver=_hub_keys(state), sender_id=state["node_id"],
+                            receiver_id=state["hub_id"], batch_id=uuid.uuid4().hex,
+                            first_seq=0, last_seq=0, prev_hash=protocol.GENESIS_HASH,
+                            created_at=now_fn().isoformat(), kind="reconcile")
+    reply = _post(http, state["hub_url"] + "/api/v1/sync/reconcile", request)
+    theirs = {r["date"]: r["digest"] for r in _open_reply(reply, me, state,
+                                                          "reconcile").records}
+    result = compare(ours, theirs)
+    result["pending_events"] = db.conn.execute(
+        "SELECT count(*) FROM outbox WHERE acked_at IS NULL").fetchone()[0]
+    with write_tx(db):
+        settings.put(db, "sync.reconcile", json.dumps(result))
+        settings.put(db, "sync.reconciled_at", to_iso(now_fn()))
+    return result

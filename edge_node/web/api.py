@@ -18,7 +18,7 @@ from edge_node.services import processing
 from edge_node.services.calendar import load_calendar
 from edge_node.services.intake import IntakeError
 from edge_node.store import dossiers as dossier_store
-from edge_node.web.app import get_db
+from edge_node.web.app import get_db, request_now
 from edge_node.web.auth import roles
 from edge_node.web.dossiers import ALL_ROLES, INTAKE_ROLES, receive_dossier, run_action
 from edge_node.web.errors import api_error
@@ -206,3 +206,17 @@ def dossier_events(code: str):
         {"event_id": e["event_id"], "type": e["type"], "at": e["at"], "actor": e["actor"],
          "actor_role": e["actor_role"], "set": e["payload"].get("set", {}),
          "data": e["payload"].get("data", {})} for e in dossier_store.events(db, code)]})
+
+
+@bp.route("/sync/reconcile")
+@roles(*ALL_ROLES)
+def sync_reconcile():
+    """Ask the hub for its per-day digests and compare: {match, days, pending_events}."""
+    from edge_node.services import sync
+
+    try:
+        result = sync.reconcile(get_db(), current_app.config["EDGE"], now_fn=request_now)
+    except sync.SyncError as exc:
+        status = 409 if exc.code == "not_enrolled" else 503
+        return api_error(status, exc.code, exc.detail or exc.message)
+    return jsonify(result)

@@ -113,7 +113,13 @@ def sync_page():
     """Sync status for clerks: online or not, last success, events waiting, last error."""
     db = get_db()
     if request.method == "POST":
-        sync_service.sync_once(db, current_app.config["EDGE"], now_fn=request_now)
+        cfg = current_app.config["EDGE"]
+        report = sync_service.sync_once(db, cfg, now_fn=request_now)
+        if report.error is None and request.form.get("reconcile"):
+            try:
+                sync_service.reconcile(db, cfg, now_fn=request_now)
+            except sync_service.SyncError:
+                pass  # the page shows the last error and the last comparison
         return redirect(url_for("dossiers.sync_page"))
     return render_template("sync.html", s=sync_service.status(db))
 

@@ -50,8 +50,9 @@ def create_hub_app(cfg) -> Flask:
         SESSION_IDLE=timedelta(minutes=cfg.session_idle_minutes),
         HUB_IDENTITY=service.load_or_create_identity(cfg.home / "keys"),
         HOME_ENDPOINT="hub.nodes",
-        OPEN_ENDPOINTS={"hubapi.enroll", "hubapi.push", "hubapi.pull", "hub.healthz"},
-        NO_SESSION_ENDPOINTS={"hubapi.push", "hubapi.pull", "hub.healthz"},
+        OPEN_ENDPOINTS={"hubapi.enroll", "hubapi.push", "hubapi.pull", "hubapi.reconcile",
+                        "hub.healthz"},
+        NO_SESSION_ENDPOINTS={"hubapi.push", "hubapi.pull", "hubapi.reconcile", "hub.healthz"},
     )
     app.json.ensure_ascii = False
     filters.register(app)
@@ -128,13 +129,39 @@ def pull():
     return current_app.response_class(reply, mimetype=OCTET)
 
 
+@api.route("/sync/reconcile", methods=["POST"])
+def reconcile():
+    cfg = current_app.config["EDGE"]
+    try:
+        reply = service.reconcile(store(), hub_id=cfg.hub_id, identity=_identity(),
+                                  data=request.get_data(cache=False), now=request_now(),
+                                  remote=client_ip())
+    except service.HubError as exc:
+        return _envelope_error(exc)
+    return current_app.response_class(reply, mimetype=OCTET)
+
+
+@pages.route("/nodes/<node_id>")
+@roles(*VIEW_ROLES)
+def node_page(node_id: str):
+    import json as _json
+
+    node = store().node(node_id)
+    if node is None:
+        abort(404)
+    result = _json.loads(node["reconcile"]) if node["reconcile"] else None
+    return render_template("hub/node.html", n=node_json(node), raw=node, result=result)
+
+
 def node_json(n: dict) -> dict:
     return {"node_id": n["node_id"], "commune_code": n["commune_code"],
             "commune_name": n["commune_name"], "agency_id": n["agency_id"],
             "label": n["label"], "enrolled_at": n["enrolled_at"], "revoked": bool(n["revoked_at"]),
             "last_seen_at": n["last_seen_at"], "acked_seq": n["acked_seq"],
             "feed_backlog": store().feed_backlog(n["node_id"], n["feed_acked"]),
-            "dossiers": n.get("dossiers", 0), "last_error": n["last_error"] or None}
+            "dossiers": n.get("dossiers", 0), "last_error": n["last_error"] or None,
+            "clock_skew_seconds": n.get("clock_skew_seconds"),
+            "reconciled_at": n.get("reconciled_at")}
 
 
 def dossier_json(d: dict) -> dict:

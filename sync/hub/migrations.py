@@ -100,4 +100,10 @@ H1 = _SHARED + [
     )""",
 ]
 
-HUB_MIGRATIONS: list[tuple[int, list[str]]] = [(1, H1)]
+H2 = [
+    "ALTER TABLE nodes ADD COLUMN reconcile TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE nodes ADD COLUMN reconciled_at TEXT",
+    "ALTER TABLE nodes ADD COLUMN clock_skew_seconds INTEGER",
+]
+
+HUB_MIGRATIONS: list[tuple[int, list[str]]] = [(1, H1), (2, H2)]

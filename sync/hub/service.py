@@ -180,6 +180,11 @@ def push(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: byt
         store.log_rejection(to_iso(now), header["sender"], "bad_sequence",
                             "records do not carry the header's sequence numbers", remote)
         raise HubError("bad_sequence", "records do not carry the header's sequence numbers")
+    try:
+        sent = datetime.fromisoformat(header["created_at"])
+        store.save_skew(header["sender"], int((sent - now).total_seconds()))
+    except ValueError:
+        pass
     result = store.apply_batch(header["sender"], header, records, opened.digest, to_iso(now))
     ack = {"status": result.status, "acked_seq": result.acked_seq,
            "last_digest": result.last_digest, "hub_time": to_iso(now),
@@ -243,3 +248,22 @@ def import_file(store: HubStore, *, hub_id: str, identity: protocol.Identity, da
             replies.append(pull(store, hub_id=hub_id, identity=identity, data=env, now=now,
                                 limit=feed_limit, remote="usb"))
     return write_bundle(replies), applied
+
+
+def reconcile(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: bytes,
+              now: datetime, remote: str = "") -> bytes:
+    """Compare a node's per-day digests with the hub's; store the result; reply with ours."""
+    from sync.reconcile import compare, day_digests
+
+    def check(header: dict) -> None:
+        if header["kind"] != "reconcile":
+            raise protocol.ProtocolError("wrong_kind", "expected a reconcile request")
+
+    opened = _open(store, identity, hub_id, data, 4 * 1024 * 1024, remote, now, check)
+    node_id = opened.header["sender"]
+    theirs = {r["date"]: r["digest"] for r in opened.records if isinstance(r, dict)
+              and isinstance(r.get("date"), str) and isinstance(r.get("digest"), dict)}
+    ours = day_digests(store.node_events(node_id))
+    store.save_reconcile(node_id, compare(theirs, ours), to_iso(now))
+    records = [{"date": day, "digest": digest} for day, digest in ours.items()]
+    return _reply(store, identity, hub_id, node_id, "reconcile", records, 0, 0, now)

@@ -228,6 +228,21 @@ class HubStore:
     def conflicts(self) -> list[dict]:
         return list(self.db.query("SELECT * FROM conflicts ORDER BY id DESC LIMIT 200"))
 
+    def node_events(self, node_id: str):
+        for r in self.db.query("SELECT at, event_id, kind, payload FROM hub_events WHERE"
+                               " node_id = ? ORDER BY seq", [node_id]):
+            yield r["at"], r["event_id"], r["kind"], json.loads(r["payload"])
+
+    def save_reconcile(self, node_id: str, result: dict, now: str) -> None:
+        with write_tx(self.db):
+            self.db.conn.execute("UPDATE nodes SET reconcile = ?, reconciled_at = ? WHERE"
+                                 " node_id = ?", (json.dumps(result), now, node_id))
+
+    def save_skew(self, node_id: str, seconds: int) -> None:
+        with write_tx(self.db):
+            self.db.conn.execute("UPDATE nodes SET clock_skew_seconds = ? WHERE node_id = ?",
+                                 (seconds, node_id))
+
     # -- feed ----------------------------------------------------------------------------
 
     def publish(self, kind: str, payload: dict, now: str, node_ids: list[str] | None = None

@@ -126,3 +126,39 @@ def test_enrollment_codes_are_one_time_and_checked(hub, cfg, initialised, tmp_pa
                     hub.enroll_code()).returncode == 0
     ids = sorted(n["node_id"] for n in hub.get("/api/v1/nodes").json()["items"])
     assert ids == ["03325-1", "03325-2"]
+
+
+def test_reconciliation_says_khop_on_both_sides(hub, cfg, db, app):
+    hub.start()
+    assert node_cli(cfg.home, "enroll", "--hub", hub.url, "--code",
+                    hub.enroll_code()).returncode == 0
+    world = World(db, vn(2026, 12, 7, 8, 0))
+    for day in range(3):
+        world.now = vn(2026, 12, 7 + day, 9, 0)
+        code = world.receive()["code"]
+        world.act(code, "transfer", "canbo")
+    assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None
+    world.receive()  # one more, not yet sent
+    result = sync_service.reconcile(db, cfg, now_fn=now_utc)
+    assert result["match"] and result["pending_events"] == 1
+    assert [d["date"] for d in result["days"]][-3:] == ["2026-12-07", "2026-12-08",
+                                                         "2026-12-09"]
+    node_id = sync_service.enrolled(db)["node_id"]
+    assert "Khớp" in hub.get(f"/nodes/{node_id}").text
+    from tests.conftest import api_token
+
+    client = app.test_client()
+    body = client.get("/api/v1/sync/reconcile", headers=api_token(client, "canbo")).get_json()
+    assert body["match"] is True
+    # a day the hub lacks is named
+    import sqlite3
+
+    hub.stop()
+    con = sqlite3.connect(hub.home / "hub.db")
+    con.execute("DELETE FROM hub_events WHERE at LIKE '2026-12-08%'")
+    con.commit()
+    con.close()
+    hub.start()
+    result = sync_service.reconcile(db, cfg, now_fn=now_utc)
+    assert not result["match"]
+    assert [d["date"] for d in result["days"] if not d["match"]] == ["2026-12-08"]
