@@ -156,11 +156,11 @@ def test_slip_prints_to_a4_pdf_with_code_due_date_and_applicant(node, new_page, 
     box = reader.pages[0].mediabox
     # A4 is 595 × 842 points (Chromium rounds up to whole pixels at 96 dpi)
     assert abs(float(box.width) - 595.3) < 1.5 and abs(float(box.height) - 841.9) < 1.5, box
-    text = " ".join(unicodedata.normalize("NFC", "\n".join(
-        p.extract_text() for p in reader.pages)).split())
+    # pypdf splits some Vietnamese glyph runs with spaces, so compare without white space
+    text = unicodedata.normalize("NFC", "".join(p.extract_text() for p in reader.pages))
     poppler = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
                              text=True, check=True).stdout
-    poppler = " ".join(unicodedata.normalize("NFC", poppler).split())
+    poppler = unicodedata.normalize("NFC", poppler)
 
     (received_at, due, value, unit) = db_rows(
         node, "SELECT received_at, due_at, time_limit_value, time_limit_unit FROM dossiers"
@@ -175,11 +175,12 @@ def test_slip_prints_to_a4_pdf_with_code_due_date_and_applicant(node, new_page, 
     assert expected.due_at == parse_iso(due)
     due_words = vn_datetime(due)
     assert re.fullmatch(r"\d\d giờ \d\d phút, ngày \d\d tháng \d\d năm \d{4}", due_words)
+    assert f"Thời gian trả kết quả giải quyết hồ sơ: {due_words}" in " ".join(poppler.split())
     for extracted in (text, poppler):
-        assert code in extracted
-        assert f"Thời gian trả kết quả giải quyết hồ sơ: {due_words}" in extracted
-        assert name in extracted
-        assert "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ" in extracted
+        squeezed = "".join(extracted.split())
+        for expected_text in (code, f"Thờigiantrảkếtquảgiảiquyếthồsơ:{due_words}", name,
+                              "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ"):
+            assert "".join(expected_text.split()) in squeezed, expected_text
 
 
 def test_search_a_procedure_without_accents(node, new_page):
@@ -192,7 +193,8 @@ def test_search_a_procedure_without_accents(node, new_page):
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"q=chung"))
     names = page.locator("ol.results li strong").all_inner_texts()
-    assert names and all("Chứng thực" in n for n in names[:3]), names
+    assert names[0].startswith("Chứng thực bản sao từ bản chính"), names
+    assert all("chứng thực" in n.lower() for n in names), names
     screenshot(page, "08-procedures-search")
     page.goto(node.url + "/procedures?q=xyzzy khong co")
     assert "Không tìm thấy thủ tục" in page.locator("main").inner_text()

@@ -1,0 +1,173 @@
+"""Sync under faults: a misbehaving link, kill -9, a full disk, a hub restored from backup,
+a wrong clock. After each: nothing lost, nothing duplicated, both databases intact,
+and sync resumes by itself."""
+
+import json
+import os
+import random
+import resource
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import pytest
+
+from edge_node.domain.clock import now_utc
+from edge_node.services import sync as sync_service
+from edge_node.store import settings
+from edge_node.store.db import write_tx
+from tests.faults.proxy import FaultProxy
+from tests.integration.lifecycle_helpers import World, vn
+from tests.integration.sync_helpers import ENV, Hub
+from tests.integration.test_sync import node_cli
+
+
+@pytest.fixture
+def linked(tmp_path, cfg, db):
+    hub = Hub(tmp_path / "hub").start()
+    assert node_cli(cfg.home, "enroll", "--hub", hub.url, "--code",
+                    hub.enroll_code()).returncode == 0
+    world = World(db, vn(2026, 12, 7, 8, 0))
+    yield hub, world
+    hub.stop()
+
+
+def point_node_at(db, url):
+    with write_tx(db):
+        settings.put(db, "sync.hub_url", url)
+
+
+def assert_converged(hub, cfg, db):
+    """Zero lost, zero duplicated, both databases intact."""
+    for _ in range(5):
+        if sync_service.sync_once(db, cfg, now_fn=now_utc).error is None:
+            break
+    status = sync_service.status(db)
+    assert status["pending_events"] == 0, status
+    total = db.conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
+    assert db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    con = sqlite3.connect(hub.home / "hub.db")
+    try:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        node_id = sync_service.enrolled(db)["node_id"]
+        seqs = [r[0] for r in con.execute("SELECT seq FROM hub_events WHERE node_id = ?"
+                                          " ORDER BY seq", (node_id,))]
+        assert seqs == list(range(1, total + 1))
+        ids = {r[0] for r in con.execute("SELECT event_id FROM hub_events")}
+        mine = {r[0] for r in db.conn.execute("SELECT event_id FROM outbox")}
+        assert ids == mine
+        codes = {r[0] for r in db.conn.execute("SELECT code FROM dossiers")}
+        hub_codes = {r[0] for r in con.execute("SELECT code FROM hub_dossiers")}
+        assert hub_codes == codes
+    finally:
+        con.close()
+    assert sync_service.reconcile(db, cfg, now_fn=now_utc)["match"]
+
+
+def test_a_misbehaving_link_loses_and_duplicates_nothing(linked, cfg, db):
+    hub, world = linked
+    proxy = FaultProxy(hub.port, seed=7)
+    point_node_at(db, proxy.url)
+    proxy.mode = "random"
+    rng = random.Random(3)
+    try:
+        for _ in range(40):
+            for _ in range(rng.randint(0, 4)):
+                world.later(minutes=5)
+                world.receive()
+            sync_service.sync_once(db, cfg, now_fn=now_utc)  # may fail: that is the point
+        assert {"drop", "truncate", "corrupt", "duplicate", "hang_up"} <= set(proxy.seen)
+        proxy.mode = "pass"
+        assert_converged(hub, cfg, db)
+    finally:
+        proxy.close()
+
+
+def _sync_subprocess(home, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "edge_node", "--home", str(home), "sync",
+                             "--once"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=ENV, **kwargs)
+
+
+def test_kill_9_of_node_and_hub_at_random_moments(linked, cfg, db):
+    hub, world = linked
+    rng = random.Random(11)
+    for trial in range(52):
+        for _ in range(rng.randint(1, 6)):
+            world.later(minutes=3)
+            code = world.receive()["code"]
+            world.act(code, "transfer", "canbo")
+        if trial % 5 == 4:  # every fifth trial kills the hub mid-sync
+            proc = _sync_subprocess(cfg.home)
+            time.sleep(rng.uniform(0.0, 0.6))
+            hub.proc.send_signal(signal.SIGKILL)
+            hub.proc.wait()
+            hub.proc.stderr.close()
+            hub.proc = None
+            proc.wait(timeout=60)
+            hub.start()
+        else:
+            proc = _sync_subprocess(cfg.home)
+            time.sleep(rng.uniform(0.05, 0.8))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+    assert_converged(hub, cfg, db)
+
+
+def test_disk_full_during_sync_then_resume(linked, cfg, db):
+    hub, world = linked
+    for _ in range(40):
+        world.later(minutes=1)
+        world.receive()
+    limit = os.path.getsize(cfg.db_path)  # no file of the node may grow past this
+
+    def small_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write then fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    proc = _sync_subprocess(cfg.home, preexec_fn=small_disk)
+    proc.wait(timeout=60)
+    assert db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert_converged(hub, cfg, db)
+
+
+def test_hub_restored_from_an_older_backup_gets_what_it_lost(linked, cfg, db, tmp_path):
+    hub, world = linked
+    for _ in range(10):
+        world.receive()
+    assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None
+    hub.stop()
+    backup = tmp_path / "hub-backup.db"
+    src = sqlite3.connect(hub.home / "hub.db")
+    dst = sqlite3.connect(backup)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    hub.start()
+    for _ in range(15):
+        world.receive()
+    assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None
+    hub.stop()
+    for suffix in ("", "-wal", "-shm"):
+        path = hub.home / f"hub.db{suffix}"
+        if path.exists():
+            path.unlink()
+    backup.rename(hub.home / "hub.db")  # the province restores yesterday's backup
+    hub.start()
+    world.receive()
+    assert_converged(hub, cfg, db)
+
+
+def test_a_node_clock_days_off_still_syncs_and_is_flagged(linked, cfg, db):
+    hub, world = linked
+    world.receive()
+    skewed = lambda: now_utc() + timedelta(days=3)  # noqa: E731
+    assert sync_service.sync_once(db, cfg, now_fn=skewed).error is None
+    status = sync_service.status(db)
+    assert status["clock_skew_seconds"] > 2 * 86400
+    node = json.loads(hub.get("/api/v1/nodes").text)["items"][0]
+    assert node["clock_skew_seconds"] > 2 * 86400
+    assert_converged(hub, cfg, db)
