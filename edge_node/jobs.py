@@ -20,12 +20,28 @@ log = logging.getLogger(__name__)
 HOUSEKEEPING_MINUTES = 10
 
 
+STAGING_KEEP_DAYS = 7
+
+
 def housekeeping(cfg: Config) -> list[str]:
-    """Close dossiers whose supplement period ran out; returns their codes."""
+    """Close dossiers whose supplement period ran out; drop old acknowledged batches.
+
+    Returns the codes closed. Sealed batches stay until the hub acknowledges
+    them and a week after, so staging never grows without bound.
+    """
+    from datetime import timedelta
+
+    from edge_node.domain.clock import to_iso
+    from edge_node.store.db import write_tx
+
     db = connect(cfg.db_path)
     try:
         closed = processing.close_expired(db, now=now_utc(),
                                           calendar=load_calendar(db, cfg.working_hours))
+        with write_tx(db):
+            db.conn.execute("DELETE FROM sync_batches WHERE acked_at IS NOT NULL AND"
+                            " acked_at < ?",
+                            (to_iso(now_utc() - timedelta(days=STAGING_KEEP_DAYS)),))
     finally:
         db.conn.close()
     if closed:

@@ -220,7 +220,8 @@ def push(db, cfg: Config, *, now_fn, http=requests) -> tuple[int, int]:
     if state is None:
         raise SyncError("not_enrolled")
     me = identity(cfg)
-    events = batches = 0
+    events = batches = sent_bytes = 0
+    total = db.conn.execute("SELECT count(*) FROM outbox WHERE acked_at IS NULL").fetchone()[0]
     for _ in range(MAX_ROUNDS):
         state = enrolled(db)
         batch = _next_batch(db, state, me, now_fn())
@@ -232,6 +233,11 @@ def push(db, cfg: Config, *, now_fn, http=requests) -> tuple[int, int]:
         if ack["status"] == "applied":
             events += batch["last_seq"] - batch["first_seq"] + 1
             batches += 1
+            sent_bytes += len(batch["envelope"])
+            with write_tx(db):  # progress of a long catch-up, for the sync page
+                settings.put(db, "sync.progress", json.dumps(
+                    {"sent_events": events, "total_events": total, "sent_bytes": sent_bytes,
+                     "at": to_iso(now_fn())}))
         elif ack.get("resend_from") is None and ack["status"] != "duplicate":
             raise SyncError("hub_error", f"unexpected ack {ack['status']}")
     return events, batches
@@ -411,8 +417,10 @@ def status(db) -> dict:
         skew = int((parse_iso(state["hub_time_seen_at"]) - parse_iso(state["hub_time"])
                     ).total_seconds())
     reconciled = json.loads(state["reconcile"]) if state.get("reconcile") else None
+    progress = json.loads(state["progress"]) if state.get("progress") else None
     return {"enrolled": bool(state), "node_id": state.get("node_id"),
             "reconcile": reconciled, "reconciled_at": state.get("reconciled_at"),
+            "progress": progress, "conflicts": int(state.get("conflicts", 0) or 0),
             "hub_url": state.get("hub_url"), "commune_name": state.get("commune_name"),
             "online": bool(state) and error is None and bool(state.get("last_success_at")),
             "last_success_at": state.get("last_success_at"),

@@ -25,7 +25,7 @@ def test_first_login_with_the_printed_password_forces_a_new_one(node, new_page):
 
     new_password = "mat-khau-quan-tri-moi"
     page.get_by_label("Mật khẩu hiện tại").fill(node.admin_password)
-    page.get_by_label("Mật khẩu mới").fill(new_password)
+    page.get_by_label("Mật khẩu mới (ít nhất 8 ký tự)").fill(new_password)
     page.get_by_label("Nhập lại mật khẩu mới").fill(new_password)
     page.get_by_role("button", name="Lưu mật khẩu").click()
     page.wait_for_url(node.url + "/")

@@ -46,7 +46,7 @@ def test_supplement_resubmit_complete_and_return(node, new_page):
     assert "/forms/mau02" in officer.url  # the supplement request (Mẫu 02) opens to print
     assert "Bản sao Giấy chứng sinh có chứng thực" in officer.locator("article").inner_text()
     assert status_of(clerk, node, code) == "Chờ bổ sung"
-    assert clerk.locator("text=Hạn bổ sung").count() == 1
+    assert clerk.locator("dt:text-is('Hạn bổ sung')").count() == 1
 
     act(clerk, node, code, "receive_supplement", {"note": "Công dân đã nộp bản sao"})
     assert status_of(officer, node, code) == "Đang xử lý"

@@ -54,7 +54,7 @@ def _forward(upstream: tuple[str, int], request: bytes) -> bytes:
 
 
 class FaultProxy:
-    def __init__(self, upstream_port: int, seed: int = 0):
+    def __init__(self, upstream_port: int, seed: int = 0, bytes_per_second: int = 0):
         self.upstream = ("127.0.0.1", upstream_port)
         self.mode = "pass"
         self.random = random.Random(seed)
@@ -65,12 +65,20 @@ class FaultProxy:
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.seen: list[str] = []
+        self.bytes_per_second = bytes_per_second  # 0: unlimited
+        self.wire_bytes = 0
+        self.loss = 0.0  # chance that a connection is dropped (packet loss, roughly)
         self._stop = False
         threading.Thread(target=self._serve, daemon=True).start()
 
     def close(self) -> None:
         self._stop = True
         self.sock.close()
+
+    def _throttle(self, size: int) -> None:
+        self.wire_bytes += size
+        if self.bytes_per_second:
+            time.sleep(size / self.bytes_per_second)
 
     def _serve(self) -> None:
         while not self._stop:
@@ -82,6 +90,8 @@ class FaultProxy:
 
     def _handle(self, conn: socket.socket) -> None:
         mode = self.mode if self.mode != "random" else self.random.choice(MODES)
+        if self.loss and self.random.random() < self.loss:
+            mode = "drop"
         self.seen.append(mode)
         try:
             request = _read_request(conn)
@@ -93,6 +103,7 @@ class FaultProxy:
                     reply = _forward(self.upstream, request)
             except OSError:
                 return  # hub down: the node sees the connection close
+            self._throttle(len(request) + len(reply))
             if mode == "hang_up":
                 return
             if mode == "delay":
