@@ -358,6 +358,30 @@ def sync_import(ctx: click.Context, reply: str) -> None:
 
 
 @cli.group()
+def audit() -> None:
+    """Check the tamper-evident audit log."""
+
+
+@audit.command("verify")
+@click.pass_context
+def audit_verify(ctx: click.Context) -> None:
+    """Walk the hash chain; exit 1 naming the first broken entry."""
+    from edge_node.store import audit as audit_store
+
+    cfg = _cfg(ctx)
+    db = _open(cfg)
+    try:
+        broken = audit_store.verify_chain(db)
+        count = db.conn.execute("SELECT count(*) FROM audit").fetchone()[0]
+    finally:
+        db.conn.close()
+    if broken is not None:
+        raise click.ClickException(f"audit chain broken at entry {broken}: an entry was edited, "
+                                   "deleted or reordered from there on")
+    click.echo(f"Audit chain intact: {count} entries.")
+
+
+@cli.group()
 def config() -> None:
     """Show the configuration."""
 

@@ -10,7 +10,7 @@ from flask import Blueprint, Flask, abort, current_app, g, jsonify, render_templ
 
 from edge_node import __version__
 from edge_node.domain.clock import now_utc
-from edge_node.web import auth, errors, filters
+from edge_node.web import auth, errors, filters, security
 from edge_node.web.app import read_secret_key, request_now
 from edge_node.web.auth import client_ip, roles
 from edge_node.web.errors import api_error
@@ -70,6 +70,7 @@ def create_hub_app(cfg) -> Flask:
 
     errors.register(app)
     auth.register(app)
+    security.register(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(auth.session_api)
     app.register_blueprint(api)
