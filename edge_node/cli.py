@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import sys
 from logging.handlers import RotatingFileHandler
 
@@ -64,7 +65,7 @@ def init(ctx: click.Context) -> None:
     lock = _lock(cfg)
     try:
         result = init_home(cfg)
-    except OSError as exc:
+    except (OSError, sqlite3.Error) as exc:
         raise click.ClickException(f"cannot create the home {cfg.home}: {exc}") from None
     finally:
         lock.release()
@@ -158,7 +159,7 @@ def up(ctx: click.Context, host: str | None, port: int | None) -> None:
     lock = _lock(cfg)
     try:
         result = init_home(cfg)
-    except OSError as exc:
+    except (OSError, sqlite3.Error) as exc:
         lock.release()
         raise click.ClickException(f"cannot create the home {cfg.home}: {exc}") from None
     _print_init(cfg, result)
@@ -170,7 +171,13 @@ def _open(cfg):
 
     if not cfg.db_path.exists():
         raise click.ClickException(f"no node home at {cfg.home}; run 'edge-node init' first.")
-    return open_db(cfg.db_path)
+    try:
+        return open_db(cfg.db_path)
+    except sqlite3.Error as exc:
+        raise click.ClickException(
+            f"cannot open the database {cfg.db_path} ({exc}). Check that the folder is "
+            "writable and the disk not full; if the file is damaged, restore a backup "
+            "(never delete it).") from None
 
 
 @cli.group()

@@ -28,16 +28,51 @@ class Option:
     default: Any
     env: str
     description: str
+    check: Any = None  # value -> error text or None
+
+
+def _port(v: int) -> str | None:
+    return None if 1 <= v <= 65535 else "must be a port from 1 to 65535"
+
+
+def _positive(v: int) -> str | None:
+    return None if v >= 1 else "must be at least 1"
+
+
+def _not_negative(v: int) -> str | None:
+    return None if v >= 0 else "must not be negative"
+
+
+def _hours(v: str) -> str | None:
+    from edge_node.domain.calendar import parse_working_hours
+
+    try:
+        parse_working_hours(v)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _agency(v: str) -> str | None:
+    from edge_node.domain.codes import AGENCY_RE
+
+    return None if AGENCY_RE.match(v) else "must look like 000.25.33.H18"
+
+
+def _level(v: str) -> str | None:
+    return None if v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR") else \
+        "must be DEBUG, INFO, WARNING or ERROR"
 
 
 OPTIONS: tuple[Option, ...] = (
     Option("host", str, "127.0.0.1", "EDGE_NODE_HOST",
            "Address to listen on; 127.0.0.1 keeps the node on this PC only."),
-    Option("port", int, 8080, "EDGE_NODE_PORT", "TCP port of the web interface."),
-    Option("threads", int, 8, "EDGE_NODE_THREADS", "Worker threads of the waitress server."),
+    Option("port", int, 8080, "EDGE_NODE_PORT", "TCP port of the web interface.", _port),
+    Option("threads", int, 8, "EDGE_NODE_THREADS", "Worker threads of the waitress server.",
+           _positive),
     Option("agency_id", str, "DEM.00.00.Z00", "EDGE_NODE_AGENCY_ID",
            "Electronic identifier of this One-stop (dossier code prefix). The default is a "
-           "visibly fake demo value until the province enrolls the node."),
+           "visibly fake demo value until the province enrolls the node.", _agency),
     Option("office_name", str, "Bộ phận Một cửa xã (bản dùng thử)", "EDGE_NODE_OFFICE_NAME",
            "Name of the One-stop printed on forms."),
     Option("authority_name", str, "ỦY BAN NHÂN DÂN XÃ (bản dùng thử)", "EDGE_NODE_AUTHORITY_NAME",
@@ -46,7 +81,8 @@ OPTIONS: tuple[Option, ...] = (
            "Place name used in the date line of forms (e.g. 'Mường Phăng')."),
     Option("working_hours", str, "07:00-11:30,13:30-17:00", "EDGE_NODE_WORKING_HOURS",
            "Working sessions, e.g. '07:00-11:30,13:30-17:00' or seasonal "
-           "'04-16..10-15=07:00-11:30,13:30-17:00;10-16..04-15=07:30-12:00,13:30-17:00'."),
+           "'04-16..10-15=07:00-11:30,13:30-17:00;10-16..04-15=07:30-12:00,13:30-17:00'.",
+           _hours),
     Option("session_idle_minutes", int, 60, "EDGE_NODE_SESSION_IDLE_MINUTES",
            "Minutes of inactivity after which a browser session ends."),
     Option("login_max_failures", int, 5, "EDGE_NODE_LOGIN_MAX_FAILURES",
@@ -55,9 +91,10 @@ OPTIONS: tuple[Option, ...] = (
            "How long an account stays locked after too many failed logins."),
     Option("api_token_hours", int, 12, "EDGE_NODE_API_TOKEN_HOURS",
            "Lifetime of an API token from POST /api/v1/session."),
-    Option("log_level", str, "INFO", "EDGE_NODE_LOG_LEVEL", "Logging level."),
+    Option("log_level", str, "INFO", "EDGE_NODE_LOG_LEVEL", "Logging level.", _level),
     Option("sync_interval_seconds", int, 60, "EDGE_NODE_SYNC_INTERVAL_SECONDS",
-           "Seconds between background sync rounds while the link is up (0 turns it off)."),
+           "Seconds between background sync rounds while the link is up (0 turns it off).",
+           _not_negative),
     Option("sync_backoff_max_seconds", int, 900, "EDGE_NODE_SYNC_BACKOFF_MAX_SECONDS",
            "Longest wait between attempts after repeated failures."),
 )
@@ -68,15 +105,18 @@ class ConfigError(ValueError):
 
 def _coerce(option: Option, value: Any, source: str) -> Any:
     if option.type is int:
-        if isinstance(value, bool):
-            raise ConfigError(f"{option.name} from {source}: expected an integer")
+        if isinstance(value, bool) or isinstance(value, float):
+            raise ConfigError(f"{option.name} from {source}: expected an integer, got {value!r}")
         try:
-            return int(value)
+            value = int(value)
         except (TypeError, ValueError):
             raise ConfigError(
                 f"{option.name} from {source}: expected an integer, got {value!r}") from None
-    if not isinstance(value, str):
+    elif not isinstance(value, str):
         raise ConfigError(f"{option.name} from {source}: expected text, got {value!r}")
+    problem = option.check(value) if option.check else None
+    if problem:
+        raise ConfigError(f"{option.name} from {source}: {value!r} {problem}")
     return value
 
 

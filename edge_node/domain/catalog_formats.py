@@ -12,6 +12,7 @@ Pure functions: no I/O beyond what the caller passes in.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -57,6 +58,14 @@ class Procedure:
     source: str = ""
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates
+        return False
+    return True
+
+
 def _unit(word) -> tuple[str | None, bool]:
     if word is None or str(word).strip() == "":
         return "working_days", True
@@ -68,10 +77,14 @@ def _unit(word) -> tuple[str | None, bool]:
     raise CatalogError(f"unknown time-limit unit {word!r}")
 
 
+MAX_LIMIT_VALUE = 3650
+MAX_FEE = 10**12
+
+
 def _number(value) -> float | None:
     if value is None or value == "":
         return None
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise CatalogError(f"bad number {value!r}")
     if isinstance(value, int | float):
         number = float(value)
@@ -81,22 +94,30 @@ def _number(value) -> float | None:
             number = float(text)
         except ValueError:
             return None
+    if not math.isfinite(number) or number > MAX_LIMIT_VALUE:
+        raise CatalogError(f"time limit out of range: {value!r}")
     return number if number > 0 else None
 
 
 def _fee(value) -> int | None:
     if value is None or value == "":
         return None
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise CatalogError(f"bad fee {value!r} (whole đồng expected)")
     try:
         fee = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise CatalogError(f"bad fee {value!r}") from None
     if fee < 0:
         raise CatalogError(f"negative fee {value!r}")
+    if fee > MAX_FEE:
+        raise CatalogError(f"fee out of range {value!r}")
     return fee
 
 
 def _docs(names) -> list[str]:
+    if not isinstance(names, list):
+        raise CatalogError("documents must be a list")
     seen: list[str] = []
     for name in names:
         text = nfc(str(name or ""))[:MAX_DOC]
@@ -106,6 +127,10 @@ def _docs(names) -> list[str]:
 
 
 def _check(proc: Procedure, where: str) -> Procedure:
+    for text in (proc.code, proc.name, proc.field, proc.level, proc.fee_note, proc.legal_basis,
+                 *proc.documents):
+        if isinstance(text, str) and not _encodable(text):
+            raise CatalogError(f"{where}: text with invalid characters")
     proc.code = nfc(proc.code or "")
     if not proc.code:
         raise CatalogError(f"{where}: procedure without a code")
@@ -221,8 +246,20 @@ def parse_catalog(raw: bytes | str) -> tuple[str, str, list[Procedure]]:
     """
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise CatalogError(f"not valid JSON: {exc}") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise CatalogError(f"not valid JSON: {str(exc)[:200]}") from None
+    try:
+        return _parse(data)
+    except CatalogError:
+        raise
+    except (TypeError, AttributeError, ValueError, KeyError, OverflowError,
+            RecursionError) as exc:
+        # Any other shape problem: refuse the whole file with a readable reason.
+        raise CatalogError(f"malformed catalog ({exc.__class__.__name__}: "
+                           f"{str(exc)[:200]})") from None
+
+
+def _parse(data) -> tuple[str, str, list[Procedure]]:
     label = ""
     if isinstance(data, dict) and data.get("format") == "edge-node-catalog/1":
         fmt, procs = "edge-node-catalog/1", _from_native(_as_list(data.get("procedures")))

@@ -7,6 +7,7 @@ intake form collects them all so the clerk sees every problem at once.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import phonenumbers
 
@@ -47,12 +48,23 @@ class ValidationErrors(ValueError):
         self.errors = errors
 
 
-def _text(value) -> str:
-    return nfc(value) if isinstance(value, str) else ""
+# Control, format (zero-width, right-to-left override), surrogate and private-use
+# characters have no place in a name or an address printed on an official form.
+_BAD_CATEGORIES = {"Cc", "Cf", "Cs", "Co"}
+
+
+def _text(value, field: str = "") -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise FieldError(field or "body", "Dữ liệu không hợp lệ (cần một chuỗi ký tự).")
+    if any(unicodedata.category(ch) in _BAD_CATEGORIES for ch in value if ch not in "\t\n\r"):
+        raise FieldError(field or "body", "Có ký tự không hợp lệ (ký tự điều khiển hoặc ẩn).")
+    return nfc(value)
 
 
 def full_name(value) -> str:
-    name = _text(value)
+    name = _text(value, "full_name")
     if not name:
         raise FieldError("full_name", "Chưa nhập họ và tên.")
     if len(name) > 100:
@@ -64,7 +76,7 @@ def full_name(value) -> str:
 
 def id_number(value) -> tuple[str, int]:
     """Return ``(number, id_type)``: 12-digit personal ID (CCCD) or 9-digit CMND."""
-    number = re.sub(r"[\s.-]", "", _text(value))
+    number = re.sub(r"[\s.-]", "", _text(value, "id_number"))
     if not number:
         raise FieldError("id_number", "Chưa nhập số định danh cá nhân / CCCD.")
     if not number.isdigit() or not number.isascii():
@@ -75,6 +87,8 @@ def id_number(value) -> tuple[str, int]:
                              f"Mã tỉnh “{number[:3]}” ở đầu số định danh không tồn tại.")
         return number, ID_TYPE_CCCD
     if len(number) == 9:
+        if set(number) == {"0"}:
+            raise FieldError("id_number", "Số CMND không hợp lệ.")
         return number, ID_TYPE_CMND
     raise FieldError("id_number",
                      "Số định danh cá nhân (CCCD) gồm 12 chữ số; CMND cũ gồm 9 chữ số.")
@@ -82,11 +96,11 @@ def id_number(value) -> tuple[str, int]:
 
 def phone(value) -> str:
     """Return a Vietnamese phone number in national form (0xxxxxxxxx)."""
-    text = _text(value)
+    text = _text(value, "phone")
     if not text:
         raise FieldError("phone", "Chưa nhập số điện thoại.")
-    if len(text) > 20:
-        raise FieldError("phone", "Số điện thoại không hợp lệ.")
+    if len(text) > 20 or not re.fullmatch(r"[0-9+ ().-]+", text):
+        raise FieldError("phone", "Số điện thoại chỉ gồm chữ số (ví dụ: 0912345678).")
     try:
         parsed = phonenumbers.parse(text, "VN")
     except phonenumbers.NumberParseException:
@@ -97,7 +111,7 @@ def phone(value) -> str:
 
 
 def address(value, field: str = "address") -> str:
-    text = _text(value)
+    text = _text(value, field)
     if not text:
         raise FieldError(field, "Chưa nhập địa chỉ.")
     if len(text) > 300:
@@ -108,7 +122,7 @@ def address(value, field: str = "address") -> str:
 
 
 def email(value) -> str:
-    text = _text(value)
+    text = _text(value, "email")
     if not text:
         return ""
     if len(text) > 254 or not _EMAIL_RE.match(text):
@@ -117,6 +131,6 @@ def email(value) -> str:
 
 
 def return_method(value) -> str:
-    if value not in RETURN_METHODS:
+    if not isinstance(value, str) or value not in RETURN_METHODS:
         raise FieldError("return_method", "Chưa chọn hình thức nhận kết quả.")
     return value

@@ -132,14 +132,17 @@ def authenticate(db: sqlite_utils.Database, username: str, password: str, *, now
             f"Tài khoản tạm khóa do đăng nhập sai nhiều lần. Thử lại sau {minutes} phút.",
             "locked")
     if not check_password_hash(user["password_hash"], password or ""):
-        failures = user["failed_logins"] + 1
-        fields = {"failed_logins": failures, "updated_at": stamp}
-        locked = failures >= max_failures
-        if locked:
-            fields["locked_until"] = to_iso(now + timedelta(minutes=lockout_minutes))
-            fields["failed_logins"] = 0
+        # Count inside the write transaction: parallel guesses are serialised and each
+        # one counts, so a burst cannot slip past the limit.
         with write_tx(db):
-            users_store.update(db, user["id"], **fields)
+            db.conn.execute("UPDATE users SET failed_logins = failed_logins + 1, updated_at = ?"
+                            " WHERE id = ?", (stamp, user["id"]))
+            failures = db.conn.execute("SELECT failed_logins FROM users WHERE id = ?",
+                                       (user["id"],)).fetchone()[0]
+            locked = failures >= max_failures
+            if locked:
+                users_store.update(db, user["id"], failed_logins=0, locked_until=to_iso(
+                    now + timedelta(minutes=lockout_minutes)))
             audit.append(db, at=stamp, actor=username, action="login.failed", ip=ip,
                          detail={"failures": failures})
             if locked:
@@ -151,13 +154,17 @@ def authenticate(db: sqlite_utils.Database, username: str, password: str, *, now
                 "locked")
         raise AccountError("Sai tên đăng nhập hoặc mật khẩu.", "bad_credentials")
     with write_tx(db):
+        current = users_store.get(db, user["id"])
+        if current["locked_until"] and parse_iso(current["locked_until"]) > now:
+            raise AccountError("Tài khoản tạm khóa do đăng nhập sai nhiều lần. Thử lại sau.",
+                               "locked")
         users_store.update(db, user["id"], failed_logins=0, locked_until=None, updated_at=stamp)
         audit.append(db, at=stamp, actor=username, action="login", ip=ip)
     return users_store.get(db, user["id"])
 
 
 def change_password(db: sqlite_utils.Database, user: dict, old: str, new: str, confirm: str,
-                    *, now: datetime, ip: str = "") -> None:
+                    *, now: datetime, ip: str = "", keep_session: str | None = None) -> None:
     """Change *user*'s password after checking the current one."""
     if not check_password_hash(user["password_hash"], old or ""):
         raise AccountError("Mật khẩu hiện tại không đúng.", "bad_credentials")
@@ -170,6 +177,9 @@ def change_password(db: sqlite_utils.Database, user: dict, old: str, new: str, c
     with write_tx(db):
         users_store.update(db, user["id"], password_hash=hash_password(new),
                            must_change_password=0, updated_at=stamp)
+        # Whoever knew the old password is logged out everywhere else.
+        db.conn.execute("DELETE FROM sessions WHERE user_id = ? AND token_hash != ?",
+                        (user["id"], keep_session or ""))
         audit.append(db, at=stamp, actor=user["username"], action="password.change",
                      obj=user["username"], ip=ip)
 

@@ -6,6 +6,7 @@ written in one transaction: either all exist or none.
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import datetime
 
@@ -58,8 +59,9 @@ def _limit(procedure: dict, override) -> tuple[float, str]:
                 value = float(value.replace(",", "."))
             except ValueError:
                 value = None
-        if (not isinstance(value, int | float) or isinstance(value, bool) or value <= 0
-                or value > 3650 or unit not in UNITS):
+        if (not isinstance(value, int | float) or isinstance(value, bool)
+                or not math.isfinite(value) or value <= 0 or value > 3650
+                or unit not in UNITS):
             raise IntakeError({"time_limit": "Thời hạn giải quyết không hợp lệ."})
     if unit == "working_days" and float(value) != int(value):
         return round(float(value) * 8), "working_hours"  # half days become hours
@@ -140,8 +142,9 @@ def receive(db: sqlite_utils.Database, payload: dict, *, user: dict, now: dateti
     """
     if not isinstance(payload, dict):
         raise IntakeError({"body": "Dữ liệu gửi lên không hợp lệ."})
-    decision = payload.get("decision") or "accept"
-    if decision not in ("accept", *PRE_ACCEPT_DECISIONS):
+    decision = payload.get("decision")
+    decision = "accept" if decision is None or decision == "" else decision
+    if not isinstance(decision, str) or decision not in ("accept", *PRE_ACCEPT_DECISIONS):
         raise IntakeError({"decision": "Kết quả kiểm tra hồ sơ không hợp lệ."})
     code = payload.get("procedure_code")
     procedure = catalog_store.get(db, code) if isinstance(code, str) and code else None

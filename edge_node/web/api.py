@@ -120,7 +120,7 @@ def list_dossiers():
     status = request.args.get("status", "").strip()
     try:
         limit = min(max(int(request.args.get("limit", 200)), 1), MAX_LIMIT)
-        offset = max(int(request.args.get("offset", 0)), 0)
+        offset = min(max(int(request.args.get("offset", 0)), 0), 10**9)
     except ValueError:
         return api_error(400, "bad_request", "limit and offset must be integers")
     if status == "open":
@@ -156,7 +156,7 @@ def calendar_due():
         return api_error(400, "bad_value", "value must be a whole number")
     try:
         result = due_at(received, value, unit, _calendar())
-    except (DeadlineError, ValueError) as exc:
+    except (DeadlineError, ValueError, OverflowError) as exc:
         return api_error(400, "bad_limit", str(exc))
     return jsonify({"due_at": to_iso(result.due_at),
                     "received_effective_at": to_iso(result.received_effective_at)})

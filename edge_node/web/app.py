@@ -71,12 +71,13 @@ def create_app(cfg: Config | None = None, *, home: str | None = None) -> Flask:
     def _inject():
         return {"version": __version__, "cfg": cfg}
 
-    from edge_node.web import admin, api, auth, catalog, dossiers, errors, health, security
+    from edge_node.web import admin, api, auth, catalog, dossiers, errors, health, reports, security
 
     errors.register(app)
     auth.register(app)
     security.register(app)
-    for bp in (auth.bp, auth.session_api, dossiers.bp, catalog.bp, admin.bp, api.bp, health.bp):
+    for bp in (auth.bp, auth.session_api, dossiers.bp, catalog.bp, admin.bp, api.bp, health.bp,
+               reports.bp):
         app.register_blueprint(bp)
     return app
 

@@ -138,7 +138,10 @@ def roles(*allowed: str):
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//"):
+    # Only a path on this node: browsers drop tabs and newlines and read "\" as "/",
+    # so "/\tevil.com" would become "//evil.com".
+    if (target and target.startswith("/") and not target.startswith(("//", "/\\"))
+            and all(32 < ord(c) < 127 and c != "\\" for c in target)):
         return target
     return url_for(current_app.config.get("HOME_ENDPOINT", "dossiers.index"))
 
@@ -190,7 +193,8 @@ def password():
         try:
             accounts.change_password(get_db(), g.user, request.form.get("current", ""),
                                      request.form.get("new", ""), request.form.get("confirm", ""),
-                                     now=request_now(), ip=client_ip())
+                                     now=request_now(), ip=client_ip(),
+                                     keep_session=g.session.token_hash)
         except accounts.AccountError as exc:
             error = exc.message
         else:

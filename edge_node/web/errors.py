@@ -33,6 +33,18 @@ def register(app) -> None:
                              exc.description or exc.name)
         return page_error(exc.code or 500)
 
+    @app.errorhandler(RecursionError)
+    @app.errorhandler(UnicodeEncodeError)
+    @app.errorhandler(OverflowError)
+    def _bad_input(exc: Exception):
+        # Absurd input (JSON nested 100,000 deep, lone surrogates, numbers past 2**63)
+        # that slipped past a check: still the client's fault, never a 500.
+        app.logger.warning("refused bad input: %s", exc.__class__.__name__)
+        if request.path.startswith("/api/"):
+            return api_error(400, "bad_input", "input is malformed (nesting, characters or "
+                                               "numbers out of range)")
+        return page_error(400, "Dữ liệu gửi lên không hợp lệ.")
+
     @app.errorhandler(Exception)
     def _crash(exc: Exception):
         app.logger.exception("unhandled error")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 from edge_node.domain.clock import local, parse_iso
@@ -51,7 +52,7 @@ def money(value) -> str:
 def limit_label(value, unit) -> str:
     from edge_node.services.intake import UNIT_LABELS
 
-    if value is None:
+    if value is None or not math.isfinite(float(value)):
         return "Chưa có thông tin"
     if unit == "same_day":
         return "Trong ngày"

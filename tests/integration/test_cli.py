@@ -164,3 +164,20 @@ def test_reset_password_recovers_a_lost_admin_password(tmp_path):
     result = edge_node(home, "user", "reset-password", "admin")
     assert result.returncode == 0 and "New one-time password for 'admin'" in result.stdout
     assert edge_node(home, "user", "reset-password", "khong-co").returncode != 0
+
+
+@pytest.mark.parametrize("line,words", [
+    ("working_hours = 'banana'", "working_hours"),
+    ("agency_id = ''", "agency_id"),
+    ("threads = 0", "at least 1"),
+    ("port = 99999", "1 to 65535"),
+    ("port = 8080.7", "expected an integer"),
+    ("log_level = 'LOUD'", "log_level"),
+])
+def test_bad_settings_stop_the_node_with_a_clear_message(tmp_path, line, words):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text(line + "\n", encoding="utf-8")
+    result = edge_node(home, "serve")
+    assert result.returncode != 0 and words in result.stderr
+    assert "Traceback" not in result.stderr
