@@ -42,10 +42,12 @@ def upsert(db: sqlite_utils.Database, proc: Procedure, *, version: int, at: str)
          json.dumps(proc.documents, ensure_ascii=False), proc.legal_basis, proc.source,
          version, at),
     )
-    db.conn.execute("DELETE FROM procedures_fts WHERE code = ?", (proc.code,))
+    rowid = db.conn.execute("SELECT rowid FROM procedures WHERE code = ?",
+                            (proc.code,)).fetchone()[0]
+    db.conn.execute("DELETE FROM procedures_fts WHERE rowid = ?", (rowid,))
     db.conn.execute(
-        "INSERT INTO procedures_fts (code, name_fold, field_fold) VALUES (?,?,?)",
-        (proc.code, fold(proc.name) + " " + fold(proc.code), fold(proc.field)))
+        "INSERT INTO procedures_fts (rowid, code, name_fold, field_fold) VALUES (?,?,?,?)",
+        (rowid, proc.code, fold(proc.name) + " " + fold(proc.code), fold(proc.field)))
 
 
 def get(db: sqlite_utils.Database, code: str) -> dict | None:
@@ -60,7 +62,7 @@ def count(db: sqlite_utils.Database) -> int:
 def match(db: sqlite_utils.Database, fts_query: str, limit: int) -> list[dict]:
     """Rows whose folded name or field match the FTS5 *fts_query*, best bm25 first."""
     return [_decode(r) for r in db.query(
-        "SELECT p.* FROM procedures_fts f JOIN procedures p ON p.code = f.code"
+        "SELECT p.* FROM procedures_fts f JOIN procedures p ON p.rowid = f.rowid"
         " WHERE procedures_fts MATCH ? ORDER BY bm25(procedures_fts, 0, 1.0, 0.3) LIMIT ?",
         [fts_query, limit])]
 

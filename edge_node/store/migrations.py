@@ -254,9 +254,19 @@ M4 = [
     "CREATE INDEX outbox_unacked ON outbox(acked_at, seq)",
 ]
 
+# The search index's rows take the rowid of their procedure, so replacing one on
+# re-import is a key lookup instead of a scan of an UNINDEXED column (a catalog of
+# 8,000 procedures took 14 s and blocked clerks' writes meanwhile).
+M5 = [
+    "DELETE FROM procedures_fts",
+    "INSERT INTO procedures_fts (rowid, code, name_fold, field_fold)"
+    " SELECT rowid, code, vn_fold(name) || ' ' || vn_fold(code), vn_fold(field) FROM procedures",
+]
+
 MIGRATIONS: list[tuple[int, list[str]]] = [
     (1, M1),
     (2, M2),
     (3, M3),
     (4, M4),
+    (5, M5),
 ]
