@@ -69,7 +69,7 @@ def create_app(cfg: Config | None = None, *, home: str | None = None) -> Flask:
 
     @app.context_processor
     def _inject():
-        return {"version": __version__, "cfg": cfg}
+        return {"version": __version__, "cfg": cfg, "sync_badge": _sync_badge}
 
     from edge_node.web import admin, api, auth, catalog, dossiers, errors, health, reports, security
 
@@ -80,6 +80,17 @@ def create_app(cfg: Config | None = None, *, home: str | None = None) -> Flask:
                reports.bp):
         app.register_blueprint(bp)
     return app
+
+
+def _sync_badge() -> str:
+    """``online`` / ``offline`` / ``not_enrolled`` for the top bar (two small reads)."""
+    from edge_node.store import settings
+
+    db = get_db()
+    if settings.get(db, "sync.node_id") is None:
+        return "not_enrolled"
+    ok = settings.get(db, "sync.last_success_at") and not settings.get(db, "sync.last_error")
+    return "online" if ok else "offline"
 
 
 def request_now():

@@ -21,7 +21,7 @@ def search():
     results = catalog_service.search(db, q, limit=50)
     return render_template("catalog/search.html", q=q, results=results,
                            total=catalog_store.count(db),
-                           version=catalog_store.current_version(db))
+                           catalog_version=catalog_store.current_version(db))
 
 
 @bp.route("/procedures/<code>")

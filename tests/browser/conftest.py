@@ -148,9 +148,9 @@ def new_page(browser):
     """Pages in fresh contexts (one per simulated PC), 1366×768, Vietnamese locale."""
     contexts = []
 
-    def make():
-        context = browser.new_context(viewport=VIEWPORT, locale="vi-VN",
-                                      timezone_id="Asia/Ho_Chi_Minh")
+    def make(**options):
+        options = {"viewport": VIEWPORT, **options}
+        context = browser.new_context(locale="vi-VN", timezone_id="Asia/Ho_Chi_Minh", **options)
         context.set_default_timeout(15_000)
         context.add_init_script(PRINT_STUB)
         contexts.append(context)
@@ -173,13 +173,13 @@ def login(page, server: Node, username: str, password: str = PASSWORD) -> None:
     page.goto(server.url + "/login")
     page.get_by_label("Tên đăng nhập").fill(username)
     page.get_by_label("Mật khẩu").fill(password)
-    page.get_by_role("button", name="Đăng nhập").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Đăng nhập").click()
     assert "/login" not in page.url, page.locator("main").inner_text()
 
 
-def user_page(new_page, server: Node, username: str):
-    page = new_page()
+def user_page(new_page, server: Node, username: str, **options):
+    page = new_page(**options)
     login(page, server, username)
     return page
 

@@ -27,11 +27,13 @@ class Keyboard:
     def __init__(self, page):
         self.page = page
         self.keys = 0
+        self.text = 0  # keys that type the search words and the applicant's data
         self.telex = 0  # what a Telex typist presses: each tone or vowel mark is one more key
 
     def type(self, text: str) -> None:
         self.page.keyboard.type(text)
         self.keys += len(text)
+        self.text += len(text)
         self.telex += sum(1 + (ch in "đĐ") + sum(unicodedata.combining(c) > 0 for c in
                                                    unicodedata.normalize("NFD", ch))
                           for ch in unicodedata.normalize("NFC", text))
@@ -109,10 +111,11 @@ def test_receive_a_dossier_by_keyboard_only(node, new_page):
     assert order == ["full_name", "id_number", "phone", "address", "email",
                      *documents_expected, "return_method=counter"]
     assert [docs.nth(i).is_checked() for i in range(docs.count())][:3] == [True, True, False]
+    page.evaluate("() => window.scrollTo(0, 0)")  # the top of the form; the focus stays put
     screenshot(page, "03-intake-form")
     kb.press("Control+Enter")
     page.wait_for_url(re.compile(r"/dossiers/[^/]+/slip\?print=1$"))
-    page.wait_for_function("window.__printCalls > 0")  # the slip asks to be printed
+    page.wait_for_function("() => window.__printCalls > 0")  # the slip asks to be printed
     elapsed = time.monotonic() - started
     code = page.url.split("/dossiers/")[1].split("/")[0]
     assert page.locator(".code").inner_text() == code
@@ -127,7 +130,8 @@ def test_receive_a_dossier_by_keyboard_only(node, new_page):
     server_ms = sum(d["server_ms"] for d in documents)
     total_ms = sum(d["total_ms"] for d in documents)
     lines = [f"Keyboard intake of one dossier ({code}), Chromium headless, 1366x768",
-             f"keystrokes sent: {kb.keys} (Telex typist: about {kb.telex})",
+             f"keystrokes sent: {kb.keys} ({kb.text} typing text, {kb.keys - kb.text} Enter/"
+             f"arrow/Tab/Space/Ctrl+Enter; a Telex typist presses about {kb.telex})",
              f"server time (time to first byte of the {len(documents)} document requests): "
              f"{server_ms:.0f} ms",
              f"document requests, first byte to last byte included: {total_ms:.0f} ms",
@@ -147,7 +151,7 @@ def test_slip_prints_to_a4_pdf_with_code_due_date_and_applicant(node, new_page, 
     page = user_page(new_page, node, "canbo1")
     name = "Hoàng Thị Ngọc Ánh"
     code = receive(page, node, name)
-    page.wait_for_function("window.__printCalls > 0")  # auto-print ran (stubbed), then:
+    page.wait_for_function("() => window.__printCalls > 0")  # auto-print ran (stubbed), then:
     pdf = tmp_path / "slip.pdf"
     page.pdf(path=str(pdf), format="A4", print_background=True)
 
@@ -244,8 +248,8 @@ def test_intake_errors_are_shown_next_to_the_fields(node, new_page):
     page.locator("#id_number").fill("12345")
     page.locator("#phone").fill("0912345678")
     page.locator("#address").fill("Bản Phăng")
-    page.keyboard.press("Control+Enter")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.keyboard.press("Control+Enter")
     assert "Hồ sơ chưa được tiếp nhận" in page.locator("main").inner_text()
     field = page.locator("#id_number")
     assert field.get_attribute("aria-invalid") == "true"

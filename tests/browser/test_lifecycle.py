@@ -18,8 +18,8 @@ def act(page, node, code: str, action: str, fields: dict | None = None) -> None:
             control.select_option(value)
         else:
             control.fill(value)
-    form.locator("button[type=submit]").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        form.locator("button[type=submit]").click()
     assert not page.get_by_role("alert").count(), page.get_by_role("alert").inner_text()
 
 

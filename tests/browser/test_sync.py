@@ -24,13 +24,13 @@ def test_sync_status_changes_when_the_hub_stops(make_node, new_page, tmp_path):
         server.start()
         page = user_page(new_page, server, "canbo1")
         page.goto(server.url + "/sync")
-        page.get_by_role("button", name="Đồng bộ ngay").click()
-        page.wait_for_load_state()
+        with page.expect_navigation():
+            page.get_by_role("button", name="Đồng bộ ngay").click()
         assert page.locator(".sync-state").inner_text().strip() == "● Đã kết nối"
     finally:
         hub.stop()
-    page.get_by_role("button", name="Đồng bộ ngay").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Đồng bộ ngay").click()
     state = page.locator(".sync-state").inner_text().strip()
     assert state == "○ Chưa kết nối được", state
     assert page.locator("dd.error").is_visible()  # the reason, in words

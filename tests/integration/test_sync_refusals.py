@@ -138,3 +138,4 @@ def test_sync_page_shows_state_in_vietnamese(linked, app, db):
     client.post("/sync", data={"csrf_token": csrf_from(page)})
     page = client.get("/sync").get_data(as_text=True)
     assert "Chưa kết nối được" in page and "Không kết nối được tới hệ thống của tỉnh" in page
+    assert "○ Mất kết nối tỉnh" in page  # the top bar says it on every page
