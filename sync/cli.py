@@ -160,6 +160,80 @@ def nodes(ctx):
         store.close()
 
 
+def _publish(ctx, kind: str, payload: dict) -> int:
+    store = _store(_cfg(ctx))
+    try:
+        return store.publish(kind, payload, to_iso(now_utc()))
+    finally:
+        store.close()
+
+
+@cli.group()
+def calendar():
+    """Send the province's calendar decisions to every node."""
+
+
+@calendar.command("override")
+@click.argument("day")
+@click.option("--off", "kind", flag_value="off", help="An extra day off.")
+@click.option("--working", "kind", flag_value="working", help="An extra working day.")
+@click.option("--clear", "kind", flag_value="clear", help="Withdraw an earlier override.")
+@click.option("--note", default="", help="The decision, e.g. 'QĐ 12/QĐ-UBND'.")
+@click.pass_context
+def calendar_override(ctx, day, kind, note):
+    """Publish an override for DAY (YYYY-MM-DD): --off, --working or --clear."""
+    from datetime import date
+
+    try:
+        date.fromisoformat(day)
+    except ValueError:
+        raise click.ClickException(f"{day!r} is not a date YYYY-MM-DD") from None
+    if kind is None:
+        raise click.UsageError("choose --off, --working or --clear")
+    if kind != "clear" and not note.strip():
+        raise click.UsageError("--note is required (the decision's number)")
+    working = {"off": False, "working": True, "clear": None}[kind]
+    count = _publish(ctx, "calendar.override", {"date": day, "working": working,
+                                                 "note": note.strip()})
+    click.echo(f"Published the override of {day} to {count} nodes.")
+
+
+@cli.command()
+@click.argument("text")
+@click.pass_context
+def hours(ctx, text):
+    """Publish working sessions, e.g. '07:00-11:30,13:30-17:00' or seasonal periods."""
+    from edge_node.domain.calendar import parse_working_hours
+
+    try:
+        parse_working_hours(text)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Published working hours to {_publish(ctx, 'working_hours', {'text': text})} "
+               "nodes.")
+
+
+@cli.command()
+@click.argument("procedure_code")
+@click.option("--steps", required=True,
+              help="'Tên bước | vai trò | giờ' lines separated by ';' (one-stop first and last).")
+@click.option("--supplement-model", type=click.Choice(["restart", "pause"]), default="restart")
+@click.option("--payment-pauses", is_flag=True)
+@click.pass_context
+def process(ctx, procedure_code, steps, supplement_model, payment_pauses):
+    """Publish the electronic internal process of one procedure to every node."""
+    from edge_node.services.process import ProcessError, parse_steps
+
+    try:
+        parsed = parse_steps(steps.replace(";", "\n"))
+    except ProcessError as exc:
+        raise click.ClickException(exc.message) from None
+    count = _publish(ctx, "process", {
+        "procedure_code": procedure_code, "steps": [[s.name, s.role, s.minutes] for s in parsed],
+        "supplement_model": supplement_model, "payment_pauses": payment_pauses})
+    click.echo(f"Published the process of {procedure_code} to {count} nodes.")
+
+
 @cli.group()
 def user():
     """Manage hub accounts."""

@@ -390,3 +390,30 @@ def test_admin_sets_a_process_that_new_dossiers_follow(app, db, world):
     d = world.act(code, "record_payment", "canbo", amount_vnd=5000, receipt_no="BL9")
     assert parse_iso(d["due_at"]) > parse_iso(due)
     assert world.act(code, "complete", "lanhdao")["status"] == "DA_XU_LY_XONG"
+
+
+def test_forms_04_05_07_carry_their_fields(world, app):
+    code = accepted(world)["code"]
+    world.act(code, "transfer", "canbo")
+    world.act(code, "handover", "chuyenvien")
+    new_due = vn(2026, 12, 16, 16, 0)
+    world.act(code, "extend", "lanhdao", new_due_at=new_due.isoformat(),
+              reason="Chờ xác minh nguồn gốc đất")
+    withdrawn = accepted(world)["code"]
+    world.act(withdrawn, "withdraw", "canbo", reason="Công dân đổi ý")
+    client = app.test_client()
+    login(client, "canbo")
+    m04 = client.get(f"/dossiers/{code}/forms/mau04").get_data(as_text=True)
+    for text in ("VĂN BẢN XIN LỖI VÀ ĐỀ NGHỊ GIA HẠN", code, "Lò Văn Thành",
+                 "Chờ xác minh nguồn gốc đất", "16 giờ 00 phút, ngày 16 tháng 12 năm 2026",
+                 "08 giờ 00 phút, ngày 14 tháng 12 năm 2026"):
+        assert text in m04, text
+    m05 = client.get(f"/dossiers/{withdrawn}/forms/mau05").get_data(as_text=True)
+    for text in ("THÔNG BÁO DỪNG GIẢI QUYẾT HỒ SƠ", withdrawn, "Công dân đổi ý",
+                 "yêu cầu dừng giải quyết"):
+        assert text in m05, text
+    assert client.get(f"/dossiers/{code}/forms/mau05").status_code == 404  # nothing stopped
+    m07 = client.get("/forms/mau07?from=2026-12-01&to=2026-12-31").get_data(as_text=True)
+    for text in ("SỔ THEO DÕI HỒ SƠ", code, withdrawn, "Từ ngày 01/12/2026 đến ngày 31/12/2026"):
+        assert text in m07, text
+    assert client.get("/forms/mau07?from=2026-12-31&to=2026-01-01").status_code == 400

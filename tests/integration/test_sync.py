@@ -162,3 +162,32 @@ def test_reconciliation_says_khop_on_both_sides(hub, cfg, db, app):
     result = sync_service.reconcile(db, cfg, now_fn=now_utc)
     assert not result["match"]
     assert [d["date"] for d in result["days"] if not d["match"]] == ["2026-12-08"]
+
+
+def test_province_calendar_hours_and_process_reach_the_node(hub, cfg, db):
+    from edge_node.services.calendar import load_calendar
+    from edge_node.store import process as process_store
+
+    hub.start()
+    assert node_cli(cfg.home, "enroll", "--hub", hub.url, "--code",
+                    hub.enroll_code()).returncode == 0
+    assert hub_cli(hub.home, "calendar", "override", "2026-12-04", "--off", "--note",
+                   "QĐ 99/QĐ-UBND").returncode == 0
+    assert hub_cli(hub.home, "hours", "07:30-11:30,13:00-17:00").returncode == 0
+    assert hub_cli(hub.home, "process", "1.001193", "--steps",
+                   "Tiếp nhận | một cửa | 1;Thẩm định | chuyên viên | 5;Ký | lãnh đạo | 1;"
+                   "Trả | một cửa | 1").returncode == 0
+    bad = hub_cli(hub.home, "hours", "banana")
+    assert bad.returncode != 0
+    assert sync_service.sync_once(db, cfg, now_fn=now_utc).pulled_items == 3
+    from datetime import date
+
+    cal = load_calendar(db, cfg.working_hours)
+    assert not cal.is_working_day(date(2026, 12, 4))
+    assert cal.day_info(date(2026, 12, 4)).reason == "QĐ 99/QĐ-UBND"
+    assert str(cal.sessions_on(date(2026, 12, 7))[0]).startswith("07:30")
+    steps = process_store.steps_of(db, "1.001193")
+    assert [s.role for s in steps] == ["clerk", "officer", "leader", "clerk"]
+    assert hub_cli(hub.home, "calendar", "override", "2026-12-04", "--clear").returncode == 0
+    sync_service.sync_once(db, cfg, now_fn=now_utc)
+    assert load_calendar(db, cfg.working_hours).is_working_day(date(2026, 12, 4))
