@@ -98,38 +98,22 @@ def _lock(cfg) -> HomeLock:
 
 
 def _serve(cfg, lock: HomeLock | None = None) -> None:
-    import signal
-
-    import waitress
-
+    from edge_node.jobs import start_scheduler
+    from edge_node.serving import serve_forever
     from edge_node.web.app import create_app
 
     lock = lock or _lock(cfg)
-    # A service manager stops us with SIGTERM: shut down like Ctrl+C.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         _setup_logging(cfg)
-        app = create_app(cfg)
-        try:
-            server = waitress.create_server(app, host=cfg.host, port=cfg.port,
-                                            threads=cfg.threads, ident="edge-node")
-        except OSError as exc:
-            raise click.ClickException(
-                f"cannot listen on {cfg.host}:{cfg.port} ({exc.strerror}); is the port taken? "
-                "Choose another with --port.") from None
-        from edge_node.jobs import start_scheduler
 
-        scheduler = start_scheduler(cfg)
-        click.echo(f"Commune edge node {__version__} serving {cfg.home}")
-        click.echo(f"Open {_url(cfg)} in a browser. Press Ctrl+C to stop.", nl=True)
-        sys.stdout.flush()
-        try:
-            server.run()
-        except KeyboardInterrupt:
-            click.echo("Stopped.")
-        finally:
-            scheduler.shutdown(wait=False)
-            server.close()
+        def start_jobs():
+            scheduler = start_scheduler(cfg)  # after the bind: one scheduler per home
+            return lambda: scheduler.shutdown(wait=False)
+
+        serve_forever(create_app(cfg), host=cfg.host, port=cfg.port, threads=cfg.threads,
+                      ident="edge-node", on_start=start_jobs,
+                      banner=[f"Commune edge node {__version__} serving {cfg.home}",
+                              f"Open {_url(cfg)} in a browser. Press Ctrl+C to stop."])
     finally:
         lock.release()
 

@@ -46,10 +46,7 @@ def cli(ctx, home):
 @click.pass_context
 def serve(ctx, host, port):
     """Serve the hub (sync endpoints, API and admin pages) with waitress."""
-    import signal
-
-    import waitress
-
+    from edge_node.serving import serve_forever
     from sync.hub.app import create_hub_app
 
     cfg = _cfg(ctx, host=host, port=port)
@@ -58,24 +55,10 @@ def serve(ctx, host, port):
         lock = HomeLock(cfg.lock_path).acquire()
     except HomeLocked:
         raise click.ClickException(f"another sync-hub is already serving {cfg.home}") from None
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        app = create_hub_app(cfg)
-        try:
-            server = waitress.create_server(app, host=cfg.host, port=cfg.port,
-                                            threads=cfg.threads, ident="sync-hub")
-        except OSError as exc:
-            raise click.ClickException(f"cannot listen on {cfg.host}:{cfg.port} "
-                                       f"({exc.strerror}); is the port taken?") from None
-        click.echo(f"Sync hub {__version__} ({cfg.hub_id}) serving {cfg.home} at "
-                   f"http://{cfg.host}:{cfg.port}/")
-        sys.stdout.flush()
-        try:
-            server.run()
-        except KeyboardInterrupt:
-            click.echo("Stopped.")
-        finally:
-            server.close()
+        serve_forever(create_hub_app(cfg), host=cfg.host, port=cfg.port, threads=cfg.threads,
+                      ident="sync-hub", banner=[f"Sync hub {__version__} ({cfg.hub_id}) serving "
+                                                f"{cfg.home} at http://{cfg.host}:{cfg.port}/"])
     finally:
         lock.release()
 

@@ -20,19 +20,12 @@ from edge_node.services import sync as sync_service
 from edge_node.store import settings
 from edge_node.store.db import write_tx
 from tests.faults.proxy import FaultProxy
-from tests.integration.lifecycle_helpers import World, vn
-from tests.integration.sync_helpers import ENV, Hub
-from tests.integration.test_sync import node_cli
+from tests.integration.sync_helpers import ENV, linked_node
 
 
 @pytest.fixture
 def linked(tmp_path, cfg, db):
-    hub = Hub(tmp_path / "hub").start()
-    assert node_cli(cfg.home, "enroll", "--hub", hub.url, "--code",
-                    hub.enroll_code()).returncode == 0
-    world = World(db, vn(2026, 12, 7, 8, 0))
-    yield hub, world
-    hub.stop()
+    yield from linked_node(tmp_path, cfg, db)
 
 
 def point_node_at(db, url):

@@ -73,3 +73,22 @@ class Hub:
 
     def get(self, path: str):
         return requests.get(self.url + path, headers=self.token(), timeout=10)
+
+
+def node_cli(home, *args):
+    """Run ``edge-node --home HOME ARGS`` as a separate process."""
+    return subprocess.run([sys.executable, "-m", "edge_node", "--home", str(home), *args],
+                          capture_output=True, text=True, timeout=120, env=ENV)
+
+
+def linked_node(tmp_path, cfg, db):
+    """A running hub and an enrolled node; yields ``(hub, world)`` and stops the hub."""
+    from tests.integration.lifecycle_helpers import World, vn
+
+    hub = Hub(tmp_path / "hub").start()
+    assert node_cli(cfg.home, "enroll", "--hub", hub.url, "--code",
+                    hub.enroll_code()).returncode == 0
+    try:
+        yield hub, World(db, vn(2026, 12, 7, 8, 0))
+    finally:
+        hub.stop()

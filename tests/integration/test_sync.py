@@ -1,8 +1,6 @@
 """A real node and a real hub on loopback: enroll, sync both ways, refuse tampering."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 import requests
@@ -12,12 +10,7 @@ from edge_node.services import sync as sync_service
 from edge_node.store import dossiers as dossier_store
 from sync import protocol
 from tests.integration.lifecycle_helpers import World, vn
-from tests.integration.sync_helpers import ENV, Hub, hub_cli
-
-
-def node_cli(home, *args):
-    return subprocess.run([sys.executable, "-m", "edge_node", "--home", str(home), *args],
-                          capture_output=True, text=True, timeout=120, env=ENV)
+from tests.integration.sync_helpers import Hub, hub_cli, node_cli
 
 
 @pytest.fixture

@@ -9,21 +9,15 @@ import requests
 from edge_node.domain.clock import now_utc
 from edge_node.services import sync as sync_service
 from sync import protocol
-from tests.integration.lifecycle_helpers import World, vn
-from tests.integration.sync_helpers import Hub, hub_cli
-from tests.integration.test_sync import node_cli
+from tests.integration.sync_helpers import hub_cli, linked_node
 
 
 @pytest.fixture
 def linked(tmp_path, cfg, db):
-    hub = Hub(tmp_path / "hub").start()
-    assert node_cli(cfg.home, "enroll", "--hub", hub.url, "--code",
-                    hub.enroll_code()).returncode == 0
-    world = World(db, vn(2026, 12, 7, 8, 0))
-    for _ in range(3):
-        world.receive()
-    yield hub, world
-    hub.stop()
+    for hub, world in linked_node(tmp_path, cfg, db):
+        for _ in range(3):
+            world.receive()
+        yield hub, world
 
 
 def seal_batch(cfg, db, first, last, *, identity=None, prev=None, batch_id=None, kind="batch"):

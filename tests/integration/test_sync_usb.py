@@ -3,8 +3,7 @@
 import json
 
 from tests.integration.lifecycle_helpers import World, vn
-from tests.integration.sync_helpers import Hub, hub_cli
-from tests.integration.test_sync import node_cli
+from tests.integration.sync_helpers import Hub, hub_cli, node_cli
 
 
 def test_usb_round_trip_with_the_link_off(tmp_path, cfg, db):
