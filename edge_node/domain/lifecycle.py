@@ -24,7 +24,6 @@ from edge_node.domain.deadlines import (
     check_extension,
     clock_state,
     due_at,
-    limit_minutes,
     step_deadlines,
 )
 from edge_node.domain.text import nfc
@@ -529,14 +528,6 @@ def _extension_message(reason: str, current: datetime) -> str:
         return f"Ngày hẹn mới phải sau ngày hẹn hiện tại ({_vn(current)})."
     return ("Phải đề nghị gia hạn chậm nhất 01 ngày làm việc trước hạn trả "
             f"({_vn(current)}) (ND 118 điều 19.6).")
-
-
-def limit_total_minutes(dossier: dict, cal: WorkCalendar) -> int:
-    """Working minutes between the effective receipt and the due time."""
-    if dossier["time_limit_unit"] in ("working_days", "working_hours"):
-        return limit_minutes(int(dossier["time_limit_value"]), dossier["time_limit_unit"])
-    return cal.working_minutes_between(_parse(dossier["received_effective_at"]),
-                                       _parse(dossier["due_at"]))
 
 
 def rebuild(history: list[dict]) -> dict:

@@ -40,14 +40,6 @@ class FieldError(ValueError):
         self.message = message
 
 
-class ValidationErrors(ValueError):
-    """Several fields are wrong: ``errors`` maps field name to Vietnamese message."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
-
-
 # Control, format (zero-width, right-to-left override), surrogate and private-use
 # characters have no place in a name or an address printed on an official form.
 _BAD_CATEGORIES = {"Cc", "Cf", "Cs", "Co"}

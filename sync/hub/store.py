@@ -219,12 +219,6 @@ class HubStore:
             "SELECT * FROM hub_events WHERE node_id = ? AND kind = 'dossier.event'"
             " AND json_extract(payload, '$.dossier_code') = ? ORDER BY seq", [node_id, code])]
 
-    def event_count(self, node_id: str | None = None) -> int:
-        if node_id:
-            return self.db.conn.execute("SELECT count(*) FROM hub_events WHERE node_id = ?",
-                                        (node_id,)).fetchone()[0]
-        return self.db.conn.execute("SELECT count(*) FROM hub_events").fetchone()[0]
-
     def conflicts(self) -> list[dict]:
         return list(self.db.query("SELECT * FROM conflicts ORDER BY id DESC LIMIT 200"))
 
