@@ -1,9 +1,10 @@
 """Period report (Biểu II.06a) and the QĐ 766 indicators computable on a node. Pure.
 
 Everything is computed from dossier *events*, never from the current projection: each dossier's
-events up to the end of the period are folded (:func:`fold_facts`), so a past period gives the
-same figures tomorrow, whatever happens to its dossiers afterwards. The node and the provincial
-hub feed the same events to the same functions, so they agree.
+events up to the end of the period are folded (:func:`fold_facts`, or :func:`fold_rows` for
+the compact rows a database query returns), so a past period gives the same figures
+tomorrow, whatever happens to its dossiers afterwards. The node and the provincial hub feed
+the same events to the same functions, so they agree.
 
 A period is a range of local (Asia/Ho_Chi_Minh) calendar dates ``[start, end]``; its instants
 are ``[start 00:00, end + 1 day 00:00)`` local time.
@@ -43,6 +44,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from typing import NamedTuple
 
 from edge_node.domain.calendar import TZ, WorkCalendar
 from edge_node.domain.clock import parse_iso as _parse
@@ -51,17 +54,24 @@ from edge_node.domain.deadlines import WORKDAY_MINUTES, classify_completion
 from edge_node.domain.text import fold
 
 __all__ = [
+    "ATTRIBUTES",
     "COLUMNS",
     "GROUPS",
     "INDICATOR_LABELS",
+    "IRRELEVANT_EVENT_TYPES",
     "MAX_PERIOD_YEARS",
+    "ROW_FIELDS",
+    "WEEKLY_CLASSES",
     "DossierFacts",
     "Period",
     "PeriodError",
     "chart_series",
     "fold_facts",
+    "fold_rows",
+    "in_progress_without_due",
     "parse_period",
     "period_report",
+    "with_due",
 ]
 
 CHANNEL_ONLINE = 2
@@ -171,8 +181,7 @@ def parse_period(start: str | None, end: str | None) -> Period:
     return Period(first, last)
 
 
-@dataclass(frozen=True, slots=True)
-class DossierFacts:
+class DossierFacts(NamedTuple):
     """What the report needs of one accepted dossier, as of an instant.
 
     Instants are canonical UTC text ``YYYY-MM-DDTHH:MM:SSZ`` (as stored), so they compare as
@@ -182,7 +191,8 @@ class DossierFacts:
     :param due_at_completion: the due time in force at that completion.
     :param ended_at: ``withdraw``/``stop``/``close``/``void`` before any completion, if any.
     :param end_kind: ``withdrawn``, ``stopped``, ``closed`` or ``voided``.
-    :param status: state as of the instant; ``due_at`` the due time in force then.
+    :param status: state as of the instant ("" if no folded event set it); ``due_at`` the
+        due time in force then.
     """
 
     code: str
@@ -199,6 +209,19 @@ class DossierFacts:
     due_at: str | None
 
 
+#: Event types that change nothing the report reads (status open/paused, due time,
+#: completion, ending); a caller may leave them out of the histories it folds.
+IRRELEVANT_EVENT_TYPES = ("transfer", "handover", "return_result")
+#: Intake facts no later event changes (they are set once, at acceptance).
+ATTRIBUTES = ("procedure_code", "procedure_name", "field", "channel")
+
+#: Layout of the rows :func:`fold_rows` reads, one per event: the dossier code, something
+#: that orders its events (the event id), the event type, its instant, the ``status`` and
+#: ``due_at`` it set (``None``: not set by this event), then the intake facts
+#: :data:`ATTRIBUTES` (only the first row's are read).
+ROW_FIELDS = ("code", "order", "type", "at", "status", "due_at", *ATTRIBUTES)
+
+
 def _event_set(event: Mapping) -> Mapping:
     if "set" in event:
         return event["set"] or {}
@@ -210,44 +233,85 @@ def fold_facts(code: str, events: Iterable[Mapping], until: datetime | str
     """Fold one dossier's events (in order) that happened before ``until``.
 
     Each event is a mapping with ``type``, ``at`` (UTC ISO text) and ``set`` (the fields it
-    set; a ``dossier_events`` row with ``payload: {"set": …}`` works too, and so does a subset
-    of the fields: ``status``, ``due_at``, ``received_at``, ``channel``, ``procedure_code``,
-    ``procedure_name`` and ``field`` are the ones read). Events at or after ``until`` are
-    ignored.
+    set); a ``dossier_events`` row with ``payload: {"set": …}`` works too. Only ``status``,
+    ``due_at`` and the intake facts :data:`ATTRIBUTES` of the sets are read. Events at or
+    after ``until`` are ignored, and so may be events of :data:`IRRELEVANT_EVENT_TYPES`.
 
     :returns: the facts, or ``None`` for a dossier not accepted before ``until``.
     """
     limit = until if isinstance(until, str) else _iso(until)
-    row: dict = {}
-    received = completed = due_done = ended = kind = None
-    for event in events:
-        at = event["at"]
+    intake: dict = {}
+    rows = []
+    for i, event in enumerate(events):
+        changes = _event_set(event)
+        if event["at"] < limit:
+            intake.update({k: changes[k] for k in ATTRIBUTES if k in changes})
+        rows.append((code, i, event["type"], event["at"], changes.get("status"),
+                     changes.get("due_at")))
+    if not rows:
+        return None
+    attrs = tuple(intake.get(k) for k in ATTRIBUTES)
+    return fold_rows([r + attrs for r in rows], limit)
+
+
+def fold_rows(rows: list[tuple], until: datetime | str) -> DossierFacts | None:
+    """:func:`fold_facts` over one dossier's events given as :data:`ROW_FIELDS` rows, in
+    order — what the node's report query returns, without building a mapping per event.
+
+    The receipt time is the ``at`` of the ``accept`` event (acceptance stamps
+    ``received_at`` with it).
+    """
+    limit = until if isinstance(until, str) else _iso(until)
+    status = due = received = completed = due_done = ended = kind = None
+    for row in rows:
+        at = row[3]
         if at >= limit:
             continue
-        row.update(_event_set(event))
-        etype = event["type"]
+        etype = row[2]
+        if row[4] is not None:
+            status = row[4]
+        if row[5] is not None:
+            due = row[5]
         if received is None:
             if etype == "accept":
-                received = row.get("received_at") or at
+                received = at
             continue
         if completed is not None or ended is not None:
             continue
         if etype in COMPLETION_TYPES:
-            completed, due_done = at, row.get("due_at")
+            completed, due_done = at, due
         elif etype in ENDING_TYPES:
             ended, kind = at, ENDING_TYPES[etype]
     if received is None:
         return None
-    return DossierFacts(
-        code=code, procedure_code=row.get("procedure_code") or "",
-        procedure_name=row.get("procedure_name") or "", field=row.get("field") or "",
-        channel=int(row.get("channel") or 1), received_at=received, completed_at=completed,
-        due_at_completion=due_done, ended_at=ended, end_kind=kind,
-        status=row.get("status") or "", due_at=row.get("due_at"))
+    first = rows[0]
+    return DossierFacts(first[0], first[6] or "", first[7] or "", first[8] or "",
+                        int(first[9] or 1), received, completed, due_done, ended, kind,
+                        status or "", due)
 
 
-def _outcome(f: DossierFacts, t0: str, t1: str, ref: str) -> tuple[int, ...] | None:
-    """Column indexes the dossier adds 1 to, or ``None`` when outside the period."""
+def in_progress_without_due(facts: Iterable[DossierFacts]) -> list[str]:
+    """Codes of dossiers still open whose due time no folded event gave (a caller that left
+    out the acceptance's due time must supply it, see :func:`with_due`)."""
+    return [f.code for f in facts if f.completed_at is None and f.ended_at is None
+            and f.due_at is None]
+
+
+def with_due(fact: DossierFacts, due_at: str | None) -> DossierFacts:
+    """The same facts with the due time in force set (when no later event changed it)."""
+    return fact._replace(due_at=due_at)
+
+
+def _dt(text: str) -> datetime:
+    # stored instants are canonical ("…Z"), which fromisoformat reads directly and fast;
+    # anything else goes through parse_iso (which refuses an instant without a zone)
+    dt = datetime.fromisoformat(text)
+    return dt if dt.tzinfo is not None else _parse(text)
+
+
+def _outcome(f: DossierFacts, t0: str, t1: str, ref: str) -> tuple[int, int, int, int] | None:
+    """Column indexes the dossier adds 1 to (received total, how it came, outcome group
+    total, outcome), or ``None`` when it is outside the period."""
     if f.received_at >= t1 or (f.end_kind == "voided" and f.ended_at and f.ended_at < t1):
         return None
     if f.received_at >= t0:
@@ -257,18 +321,17 @@ def _outcome(f: DossierFacts, t0: str, t1: str, ref: str) -> tuple[int, ...] | N
         how = "carried_over"
     else:
         return None
-    cols = [_IX["received", "total"], _IX["received", how]]
     if f.completed_at is not None and f.completed_at < t1:
         verdict = ("on_time" if not f.due_at_completion else
-                   classify_completion(_parse(f.completed_at), _parse(f.due_at_completion)))
-        cols += [_IX["done", "total"], _IX["done", verdict]]
+                   classify_completion(_dt(f.completed_at), _dt(f.due_at_completion)))
+        group, col = "done", verdict
     elif f.ended_at is not None and f.ended_at < t1:
-        cols += [_IX["ended_without_result", "total"], _IX["ended_without_result", f.end_kind]]
+        group, col = "ended_without_result", f.end_kind
     else:
-        late = (f.status not in PAUSED_STATES and f.due_at is not None and f.due_at < ref)
-        cols += [_IX["in_progress", "total"],
-                 _IX["in_progress", "overdue" if late else "within_time"]]
-    return tuple(cols)
+        late = f.status not in PAUSED_STATES and f.due_at is not None and f.due_at < ref
+        group, col = "in_progress", ("overdue" if late else "within_time")
+    return (_IX["received", "total"], _IX["received", how], _IX[group, "total"],
+            _IX[group, col])
 
 
 def _block(counts: list[int]) -> dict:
@@ -291,16 +354,29 @@ def _reference(period: Period, now: datetime) -> tuple[str, str, str, bool]:
     return t0, t1, (t1 if final else now_iso), final
 
 
+def _classify(facts: Iterable[DossierFacts], period: Period, now: datetime
+              ) -> list[tuple[DossierFacts, tuple[int, int, int, int]]]:
+    t0, t1, ref, _ = _reference(period, now)
+    out = []
+    for f in facts:
+        cols = _outcome(f, t0, t1, ref)
+        if cols is not None:
+            out.append((f, cols))
+    return out
+
+
 def period_report(facts: Iterable[DossierFacts], period: Period, *, now: datetime,
-                  cal: WorkCalendar, synced: set[str] | None = None) -> dict:
+                  cal: WorkCalendar, synced: set[str] | None = None,
+                  charts: bool = False) -> dict:
     """The Biểu 06a table, by field and by procedure, and the 766 indicators.
 
     :param facts: one :class:`DossierFacts` per dossier, folded up to ``period.end_at``.
     :param now: when the report is made; for a period not over yet, in-progress dossiers are
         judged at ``now`` instead of the period end (``final`` is then false).
     :param cal: the working calendar, for the average processing time in working days.
-    :param synced: codes of dossiers whose latest event (before the period end) the province
+    :param synced: codes of dossiers whose events up to the period end the province has all
         acknowledged; ``None`` when the caller cannot know (the hub).
+    :param charts: also compute the dashboard series (:func:`chart_series`) under ``charts``.
     :returns: a JSON-ready dict::
 
             {"period": {"from", "to", "as_of", "final"},
@@ -315,40 +391,45 @@ def period_report(facts: Iterable[DossierFacts], period: Period, *, now: datetim
         Ratios are between 0 and 1 (``None`` without a denominator or without data);
         ``avg_processing_working_days`` has ``value``, ``count`` and ``by_procedure`` instead.
     """
-    t0, t1, ref, final = _reference(period, now)
+    classified = _classify(facts, period, now)
+    _, _, ref, final = _reference(period, now)
     width = len(COLUMNS)
     total = [0] * width
     by_field: dict[str, list[int]] = {}
     by_proc: dict[str, list[int]] = {}
     names: dict[str, tuple[str, str, str, str]] = {}  # code -> (received_at, code, name, field)
     minutes: dict[str, list[int]] = {}  # procedure -> [sum of working minutes, count]
-    in_scope = synced_count = 0
-    for f in facts:
-        cols = _outcome(f, t0, t1, ref)
-        if cols is None:
-            continue
-        in_scope += 1
+    synced_count = 0
+    done_total = _IX["done", "total"]
+    for f, cols in classified:
         if synced is not None and f.code in synced:
             synced_count += 1
-        field_row = by_field.setdefault(f.field, [0] * width)
-        proc_row = by_proc.setdefault(f.procedure_code, [0] * width)
+        field_row = by_field.get(f.field)
+        if field_row is None:
+            field_row = by_field[f.field] = [0] * width
+        proc_row = by_proc.get(f.procedure_code)
+        if proc_row is None:
+            proc_row = by_proc[f.procedure_code] = [0] * width
         for i in cols:
             total[i] += 1
             field_row[i] += 1
             proc_row[i] += 1
         seen = names.get(f.procedure_code)
-        if seen is None or (f.received_at, f.code) > seen[:2]:
+        if seen is None or f.received_at > seen[0] or (f.received_at == seen[0]
+                                                       and f.code > seen[1]):
             # the name and field of the latest dossier, should the catalog have renamed it
             names[f.procedure_code] = (f.received_at, f.code, f.procedure_name, f.field)
-        if cols[2] == _IX["done", "total"]:
-            spent = cal.working_minutes_between(_parse(f.received_at), _parse(f.completed_at))
-            acc = minutes.setdefault(f.procedure_code, [0, 0])
+        if cols[2] == done_total:
+            spent = cal.working_minutes_between(_dt(f.received_at), _dt(f.completed_at))
+            acc = minutes.get(f.procedure_code)
+            if acc is None:
+                acc = minutes[f.procedure_code] = [0, 0]
             acc[0] += max(spent, 0)
             acc[1] += 1
 
     fields = sorted(by_field, key=lambda k: (fold(k), k))
     procs = sorted(by_proc)
-    done, late = total[_IX["done", "total"]], total[_IX["done", "late"]]
+    done, late = total[done_total], total[_IX["done", "late"]]
     received_now = total[_IX["received", "online"]] + total[_IX["received", "direct"]]
     all_minutes = sum(m[0] for m in minutes.values())
     all_done = sum(m[1] for m in minutes.values())
@@ -371,15 +452,15 @@ def period_report(facts: Iterable[DossierFacts], period: Period, *, now: datetim
         **{key: {"label": INDICATOR_LABELS[key], "value": None, "numerator": None,
                  "denominator": None, "note": note} for key, note in _NO_DATA.items()},
         "synced_to_province": (
-            _ratio(synced_count, in_scope, INDICATOR_LABELS["synced_to_province"],
-                   "hồ sơ có sự kiện mới nhất (trước cuối kỳ) đã được tỉnh xác nhận / hồ sơ "
-                   "trong báo cáo; tính đến lúc lập báo cáo")
+            _ratio(synced_count, len(classified), INDICATOR_LABELS["synced_to_province"],
+                   "hồ sơ mà mọi thao tác đến cuối kỳ đã được tỉnh xác nhận / hồ sơ trong báo "
+                   "cáo; tính đến lúc lập báo cáo")
             if synced is not None else
             {"label": INDICATOR_LABELS["synced_to_province"], "value": None,
              "numerator": None, "denominator": None,
              "note": "Không áp dụng: hệ thống của tỉnh chỉ có hồ sơ đã đồng bộ."}),
     }
-    return {
+    report = {
         "period": {"from": period.start.isoformat(), "to": period.end.isoformat(),
                    "as_of": ref, "final": final},
         **_block(total),
@@ -388,6 +469,9 @@ def period_report(facts: Iterable[DossierFacts], period: Period, *, now: datetim
                           "field": names[p][3], **_block(by_proc[p])} for p in procs],
         "indicators": indicators,
     }
+    if charts:
+        report["charts"] = _series(classified, period)
+    return report
 
 
 def _days(total_minutes: int, count: int) -> float | None:
@@ -404,14 +488,24 @@ WEEKLY_CLASSES = (
     ("overdue", "Đang giải quyết quá hạn"),
     ("ended", "Rút, dừng, đóng"),
 )
-_CLASS_OF = {("done", "early"): "done_in_time", ("done", "on_time"): "done_in_time",
-             ("done", "late"): "done_late", ("in_progress", "within_time"): "in_progress",
-             ("in_progress", "overdue"): "overdue"}
+_CLASS_OF = {_IX["done", "early"]: "done_in_time", _IX["done", "on_time"]: "done_in_time",
+             _IX["done", "late"]: "done_late", _IX["in_progress", "within_time"]: "in_progress",
+             _IX["in_progress", "overdue"]: "overdue"}
 MAX_WEEKLY_BUCKETS = 53
 
 
 def _local_day(iso: str) -> date:
-    return _parse(iso).astimezone(TZ).date()
+    # the local date depends only on the UTC date and hour (whole-hour offset)
+    return _local_day_of_hour(iso[:13])
+
+
+@lru_cache(maxsize=65536)
+def _local_day_of_hour(hour: str) -> date:
+    return _dt(hour + ":00:00+00:00").astimezone(TZ).date()
+
+
+def _next_month(d: date) -> date:
+    return (d.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
 def chart_series(facts: Iterable[DossierFacts], period: Period, *, now: datetime,
@@ -424,7 +518,11 @@ def chart_series(facts: Iterable[DossierFacts], period: Period, *, now: datetime
     * ``overdue``: the ``top`` procedures by overdue dossiers (done late in the period plus
       in progress and overdue at its end).
     """
-    t0, t1, ref, _ = _reference(period, now)
+    return _series(_classify(facts, period, now), period, top)
+
+
+def _series(classified, period: Period, top: int = 10) -> dict:
+    t0 = _iso(period.start_at)
     weekly = (period.end - period.start).days < MAX_WEEKLY_BUCKETS * 7
 
     def bucket(d: date) -> date:
@@ -434,28 +532,25 @@ def chart_series(facts: Iterable[DossierFacts], period: Period, *, now: datetime
     d = bucket(period.start)
     while d <= period.end:
         starts.append(d)
-        d = d + timedelta(days=7) if weekly else (d.replace(day=28) + timedelta(days=4)
-                                                   ).replace(day=1)
+        d = d + timedelta(days=7) if weekly else _next_month(d)
     intake = {s: dict.fromkeys((k for k, _ in WEEKLY_CLASSES), 0) for s in starts}
     months = []
     m = period.start.replace(day=1)
     while m <= period.end:
         months.append(m)
-        m = (m.replace(day=28) + timedelta(days=4)).replace(day=1)
+        m = _next_month(m)
     on_time = {mo: [0, 0] for mo in months}  # [done, early or on time]
     overdue: dict[str, list] = {}  # code -> [name, done late, in progress overdue]
-    for f in facts:
-        cols = _outcome(f, t0, t1, ref)
-        if cols is None:
-            continue
-        outcome = COLUMNS[cols[3]]
+    done_late = _IX["done", "late"]
+    for f, cols in classified:
+        outcome = cols[3]
         klass = _CLASS_OF.get(outcome, "ended")
         if f.received_at >= t0:
             intake[bucket(_local_day(f.received_at))][klass] += 1
-        if outcome[0] == "done":
+        if cols[2] == _IX["done", "total"]:
             slot = on_time[_local_day(f.completed_at).replace(day=1)]
             slot[0] += 1
-            slot[1] += outcome[1] != "late"
+            slot[1] += outcome != done_late
         if klass in ("done_late", "overdue"):
             row = overdue.setdefault(f.procedure_code, [f.procedure_name, 0, 0])
             row[1 if klass == "done_late" else 2] += 1

@@ -263,10 +263,26 @@ M5 = [
     " SELECT rowid, code, vn_fold(name) || ' ' || vn_fold(code), vn_fold(field) FROM procedures",
 ]
 
+# Period reports (Biểu 06a). A dossier received before a period matters to it only if it was
+# still open when the period began, i.e. it finished (result, withdrawal, stop, closure,
+# refusal; a void or a counter guidance ends it too) on or after the period start, or never:
+# indexing that instant finds those few among ten years of dossiers without reading them
+# all (services/reports.py queries with this very text, so SQLite matches it to the index).
+# Events by instant: a period's events are read in one range, in the order they were written
+# (which is also their order on disk), instead of one dossier's scattered rows at a time.
+FINISHED_AT = ("coalesce(completed_at, withdrawn_at, stopped_at, closed_at, refused_at,"
+               " CASE WHEN status IN ('HUY_NHAP_SAI', 'HUONG_DAN_BO_SUNG') THEN updated_at END,"
+               " '9999')")
+M6 = [
+    f"CREATE INDEX dossiers_finished ON dossiers({FINISHED_AT}, received_at)",
+    "CREATE INDEX dossier_events_at ON dossier_events(at)",
+]
+
 MIGRATIONS: list[tuple[int, list[str]]] = [
     (1, M1),
     (2, M2),
     (3, M3),
     (4, M4),
     (5, M5),
+    (6, M6),
 ]

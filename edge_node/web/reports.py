@@ -1,15 +1,24 @@
 """Reports: the period page with its small dashboard, and ``/api/v1/reports/period``.
 
 The charts are inline SVG drawn here, on the server: no script, no chart library, nothing
-fetched from the internet. The hub's province view reuses :func:`charts_svg`,
-:func:`export_response` and :func:`quick_periods`.
+fetched from the internet (SVG presentation attributes only: the CSP forbids inline styles).
+The hub's province view reuses :func:`render_report`, :func:`report_links` and
+:func:`export_response`.
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
-from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    render_template,
+    request,
+    url_for,
+)
 from markupsafe import Markup, escape
 
 from edge_node.domain.clock import local
@@ -51,8 +60,6 @@ def quick_periods(today: date) -> list[tuple[str, date, date]]:
 def report_links(page_endpoint: str, export_endpoint: str, report: dict, today: date,
                  **extra) -> dict:
     """URLs of the exports of this report and of the quick period choices."""
-    from flask import url_for
-
     span = {"from": report["period"]["from"], "to": report["period"]["to"], **extra}
     return {
         **{fmt: url_for(export_endpoint, **span, **({"format": fmt} if fmt != "json" else {}))

@@ -228,3 +228,65 @@ def dossier(code: str):
         abort(404)
     return render_template("hub/dossier.html", d=d,
                            events=store().dossier_events(d["node_id"], code))
+
+
+# -- reports: the same Biểu 06a table per commune and for the province ---------------------
+
+def _hub_report(start: str | None, end: str | None, charts: bool = False):
+    """``(report, None)`` for the period and the request's commune, or ``(None, (code,
+    message, status))`` when refused."""
+    from edge_node.domain.reports import PeriodError, parse_period
+    from sync.hub import reports as hub_reports
+
+    try:
+        chosen = parse_period(start, end)
+    except PeriodError as exc:
+        return None, (exc.code, exc.message, 400)
+    commune = request.args.get("commune", "").strip()
+    try:
+        return hub_reports.province_report(store(), chosen, now=request_now(), commune=commune,
+                                           charts=charts), None
+    except hub_reports.UnknownCommune:
+        return None, ("unknown_commune", f"Không có nút nào của xã “{commune[:20]}”.", 404)
+
+
+def _report_unit(report: dict) -> str:
+    where = report["commune"]
+    place = f"{where['name']} ({where['code']})" if where else "Toàn tỉnh"
+    return f"{place} — {current_app.config['EDGE'].province_name}"
+
+
+@api.route("/reports/period")
+@roles(*VIEW_ROLES)
+def api_report():
+    """``GET /api/v1/reports/period?from=&to=[&commune=][&format=csv|xlsx]``."""
+    from edge_node.web.reports import FORMATS, REPORT_TITLE, export_response
+
+    fmt = request.args.get("format", "json")
+    if fmt not in FORMATS:
+        return api_error(400, "bad_format", "Định dạng không hỗ trợ: chọn json, csv hoặc xlsx.")
+    report, refused = _hub_report(request.args.get("from"), request.args.get("to"))
+    if refused:
+        return api_error(refused[2], refused[0], refused[1])
+    prefix = f"bao-cao-06a-{report['commune']['code']}" if report["commune"] else "bao-cao-06a-tinh"
+    return export_response(report, fmt, title=REPORT_TITLE, unit=_report_unit(report),
+                           prefix=prefix)
+
+
+@pages.route("/reports")
+@roles(*VIEW_ROLES)
+def report_page():
+    from edge_node.domain.clock import local
+    from edge_node.web.errors import page_error
+    from edge_node.web.reports import render_report, report_links
+    from sync.hub.reports import communes
+
+    today = local(request_now()).date()
+    report, refused = _hub_report(request.args.get("from") or today.replace(day=1).isoformat(),
+                                  request.args.get("to") or today.isoformat(), charts=True)
+    if refused:
+        return page_error(refused[2], refused[1])
+    extra = {"commune": report["commune"]["code"]} if report["commune"] else {}
+    links = report_links("hub.report_page", "hubapi.api_report", report, today, **extra)
+    return render_report("hub/report.html", report, links, unit=_report_unit(report),
+                         communes=communes(store()))
