@@ -225,6 +225,37 @@ def spec() -> dict:
                         "actor": {"type": "string"}, "actor_role": {"type": "string"},
                         "set": {"type": "object"}, "data": {"type": "object"}}}}}}),
                     **_errors(401, 404)}}},
+            "/api/v1/reports/period": {"get": {
+                "summary": "Biểu 06a period report and 766 indicators, computed from events",
+                "security": bearer, "parameters": [
+                    {"name": "from", "in": "query", "required": True,
+                     "schema": {"type": "string", "format": "date"}},
+                    {"name": "to", "in": "query", "required": True,
+                     "schema": {"type": "string", "format": "date"}},
+                    {"name": "format", "in": "query",
+                     "schema": {"type": "string", "enum": ["json", "csv", "xlsx"]}}],
+                "responses": {"200": _resp("Report", {"type": "object", "properties": {
+                    "period": {"type": "object"},
+                    "received": {"type": "object", "properties": {
+                        k: {"type": "integer"} for k in ("total", "online", "direct",
+                                                          "carried_over")}},
+                    "done": {"type": "object", "properties": {
+                        k: {"type": "integer"} for k in ("total", "early", "on_time", "late")}},
+                    "in_progress": {"type": "object", "properties": {
+                        k: {"type": "integer"} for k in ("total", "within_time", "overdue")}},
+                    "ended_without_result": {"type": "object"},
+                    "by_field": {"type": "array", "items": {"type": "object"}},
+                    "by_procedure": {"type": "array", "items": {"type": "object"}},
+                    "indicators": {"type": "object"}}}), **_errors(400, 401)}}},
+            "/api/v1/sync/reconcile": {"get": {
+                "summary": "Compare per-day digests of acknowledged events with the hub",
+                "security": bearer,
+                "responses": {"200": _resp("Comparison", {"type": "object", "properties": {
+                    "match": {"type": "boolean"}, "pending_events": {"type": "integer"},
+                    "days": {"type": "array", "items": {"type": "object"}}}}),
+                    "409": _resp("Not enrolled", _ERROR), "503": _resp("Hub unreachable",
+                                                                       _ERROR),
+                    **_errors(401)}}},
             "/api/v1/dossiers/{code}": {"get": {
                 "summary": "One dossier", "security": bearer,
                 "parameters": [{"name": "code", "in": "path", "required": True,
