@@ -48,6 +48,8 @@ ERROR_MESSAGES = {
     "unknown_sender": "Tỉnh không nhận ra máy này (chưa đăng ký hoặc đã cài lại).",
     "bad_signature": "Dữ liệu gửi đi bị tỉnh từ chối vì chữ ký không hợp lệ.",
     "hub_error": "Máy chủ của tỉnh báo lỗi; sẽ thử lại sau.",
+    "seq_reused": "Dữ liệu trên máy này đã bị khôi phục từ một bản sao cũ nên không khớp với "
+                  "tỉnh. Hồ sơ vẫn an toàn trên máy; bộ phận CNTT cần đăng ký lại máy với tỉnh.",
     "bad_reply": "Phản hồi từ tỉnh không hợp lệ; sẽ thử lại sau.",
 }
 
@@ -190,8 +192,18 @@ def _open_reply(data: bytes, me, state, kind: str) -> protocol.Opened:
 
 
 def apply_ack(db, ack: dict, stamp: str) -> None:
-    """Mark what the hub acknowledged; on a gap, re-open events from where it stands."""
+    """Mark what the hub acknowledged; on a gap, re-open events from where it stands.
+
+    The hub names the event it holds at the acknowledged number; if ours differs,
+    this database went back in time (restored from an old copy) and is reusing
+    numbers, so nothing is marked and the clerk is told to re-enroll.
+    """
     acked = int(ack["acked_seq"])
+    held = ack.get("acked_event_id")
+    if held and acked:
+        row = db.conn.execute("SELECT event_id FROM outbox WHERE seq = ?", (acked,)).fetchone()
+        if row is None or row[0] != held:
+            raise SyncError("seq_reused")
     with write_tx(db):
         db.conn.execute("UPDATE outbox SET acked_at = ? WHERE seq <= ? AND acked_at IS NULL",
                         (stamp, acked))

@@ -169,6 +169,7 @@ def push(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: byt
     except _Duplicate as dup:
         node = store.node(str(dup.args[0]))
         ack = {"status": "duplicate", "acked_seq": node["acked_seq"],
+               "acked_event_id": store.event_id_at(node["node_id"], node["acked_seq"]),
                "last_digest": node["last_digest"] or protocol.GENESIS_HASH,
                "hub_time": to_iso(now)}
         store.seen(node["node_id"], to_iso(now))
@@ -186,7 +187,14 @@ def push(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: byt
     except ValueError:
         pass
     result = store.apply_batch(header["sender"], header, records, opened.digest, to_iso(now))
+    if result.status == "seq_reused":
+        store.log_rejection(to_iso(now), header["sender"], "seq_reused",
+                            "sequence numbers reused for other events (node restored from an "
+                            "old copy?)", remote)
+        raise HubError("seq_reused", "these sequence numbers already hold other events; the "
+                       "node's database went back in time: re-enroll it as a new node", 409)
     ack = {"status": result.status, "acked_seq": result.acked_seq,
+           "acked_event_id": store.event_id_at(header["sender"], result.acked_seq),
            "last_digest": result.last_digest, "hub_time": to_iso(now),
            "applied": result.applied, "conflicts": result.conflicts}
     if result.resend_from is not None:

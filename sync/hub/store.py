@@ -22,7 +22,7 @@ ONE_OWNER_KINDS = ("dossier.event",)
 
 @dataclass
 class ApplyResult:
-    status: str  # "applied" | "duplicate" | "gap" | "chain_broken"
+    status: str  # "applied" | "duplicate" | "gap" | "chain_broken" | "seq_reused"
     acked_seq: int
     last_digest: str = GENESIS_HASH
     resend_from: int | None = None
@@ -116,6 +116,11 @@ class HubStore:
 
     # -- batches -------------------------------------------------------------------------
 
+    def event_id_at(self, node_id: str, seq: int) -> str | None:
+        row = self.db.conn.execute("SELECT event_id FROM hub_events WHERE node_id = ? AND"
+                                   " seq = ?", (node_id, seq)).fetchone()
+        return row[0] if row else None
+
     def batch_digest(self, node_id: str, batch_id: str) -> str | None:
         row = self.db.conn.execute("SELECT digest FROM hub_batches WHERE node_id = ? AND"
                                    " batch_id = ?", (node_id, batch_id)).fetchone()
@@ -129,8 +134,19 @@ class HubStore:
             acked = node["acked_seq"]
             chain = node["last_digest"] or GENESIS_HASH
             first, last = header["first_seq"], header["last_seq"]
-            if last <= acked:
-                return ApplyResult("duplicate", acked, last_digest=chain)
+            if first <= acked:
+                # Numbers we already hold: the same events again (a retry), or a node whose
+                # database went back in time and reuses numbers for new events. The second
+                # must be refused loudly, never acknowledged as a duplicate and lost.
+                held = dict(self.db.conn.execute(
+                    "SELECT seq, event_id FROM hub_events WHERE node_id = ? AND seq BETWEEN ?"
+                    " AND ?",
+                    (node_id, first, min(last, acked))).fetchall())
+                if any(held.get(r.get("seq")) != str(r.get("event_id", ""))[:64]
+                       for r in records if r.get("seq", 0) <= acked):
+                    return ApplyResult("seq_reused", acked, last_digest=chain)
+                if last <= acked:
+                    return ApplyResult("duplicate", acked, last_digest=chain)
             if first != acked + 1:
                 return ApplyResult("gap", acked, resend_from=acked + 1, last_digest=chain)
             if header["prev_hash"] != chain:

@@ -164,3 +164,39 @@ def test_a_node_clock_days_off_still_syncs_and_is_flagged(linked, cfg, db):
     node = json.loads(hub.get("/api/v1/nodes").text)["items"][0]
     assert node["clock_skew_seconds"] > 2 * 86400
     assert_converged(hub, cfg, db)
+
+
+def test_a_node_restored_from_an_old_copy_is_stopped_loudly_not_silently_dropped(linked, cfg,
+                                                                                  db, tmp_path):
+    hub, world = linked
+    for _ in range(5):
+        world.receive()
+    assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None
+    old = tmp_path / "old.db"
+    dst = sqlite3.connect(old)
+    db.conn.backup(dst)
+    dst.close()
+    for _ in range(5):
+        world.receive()
+    assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None
+    # someone puts yesterday's copy back and clerks keep working
+    restored = sqlite3.connect(old)
+    restored.backup(db.conn)
+    restored.close()
+    new_codes = [world.receive()["code"] for _ in range(3)]
+    report = sync_service.sync_once(db, cfg, now_fn=now_utc)
+    assert report.error == "seq_reused"
+    assert "khôi phục từ một bản sao cũ" in sync_service.status(db)["last_error_message"]
+    # the new work is still on the node, waiting, and nothing was marked as sent
+    assert sync_service.status(db)["pending_events"] >= 3
+    waiting = {r[0] for r in db.conn.execute(
+        "SELECT event_id FROM outbox WHERE acked_at IS NULL")}
+    assert len(new_codes) == 3 and len(waiting) >= 3
+    con = sqlite3.connect(hub.home / "hub.db")
+    try:
+        held = {r[0] for r in con.execute("SELECT event_id FROM hub_events")}
+        assert not waiting & held  # refused, not half-applied
+        assert con.execute("SELECT count(*) FROM rejections WHERE code = 'seq_reused'"
+                           ).fetchone()[0] >= 1
+    finally:
+        con.close()
