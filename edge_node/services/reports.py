@@ -8,7 +8,6 @@ figures themselves.
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import datetime
 
@@ -17,6 +16,7 @@ import sqlite_utils
 from edge_node.domain import reports
 from edge_node.domain.calendar import WorkCalendar
 from edge_node.domain.clock import to_iso as _iso
+from edge_node.services.exports import csv_bytes, safe_cell
 from edge_node.store.migrations import FINISHED_AT
 
 _SKIP = ", ".join(f"'{t}'" for t in reports.IRRELEVANT_EVENT_TYPES)
@@ -135,22 +135,13 @@ def table_rows(report: dict) -> list[list]:
     return rows
 
 
-def _cell(value):
-    # A text starting like a formula is shown as text by Excel, never evaluated.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+_cell = safe_cell
 
 
 def to_csv(report: dict) -> bytes:
     """The table as CSV: UTF-8 with a BOM (Excel then reads Vietnamese correctly), one header
     row, CRLF line ends."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(FLAT_HEADERS)
-    for row in table_rows(report):
-        writer.writerow([_cell(v) for v in row])
-    return buf.getvalue().encode("utf-8-sig")
+    return csv_bytes(FLAT_HEADERS, table_rows(report))
 
 
 def _vn_date(iso_date: str) -> str:

@@ -25,7 +25,7 @@ from edge_node.domain.clock import LOCAL_TZ, parse_iso, to_iso
 from edge_node.domain.deadlines import UNITS, due_state
 from edge_node.domain.validation import RETURN_METHODS
 from edge_node.services import catalog as catalog_service
-from edge_node.services import intake, processing
+from edge_node.services import exports, intake, processing
 from edge_node.services import sync as sync_service
 from edge_node.services.calendar import load_calendar
 from edge_node.store import catalog as catalog_store
@@ -34,6 +34,7 @@ from edge_node.store import users as users_store
 from edge_node.web.app import get_db, request_now
 from edge_node.web.auth import client_ip, roles
 from edge_node.web.errors import page_error
+from edge_node.web.filters import vn_short
 
 bp = Blueprint("dossiers", __name__)
 ALL_ROLES = ("admin", "clerk", "officer", "leader")
@@ -124,6 +125,31 @@ def sync_page():
     return render_template("sync.html", s=sync_service.status(db))
 
 
+EXPORT_HEADERS = ["Mã hồ sơ", "Mã thủ tục", "Tên thủ tục", "Lĩnh vực", "Người nộp", "Địa chỉ",
+                  "Điện thoại", "Trạng thái", "Mã trạng thái DVCQG", "Tiếp nhận", "Hẹn trả",
+                  "Có kết quả", "Trả kết quả", "Tình trạng hạn"]
+DUE_WORDS = {"overdue": "Quá hạn", "due_soon": "Sắp đến hạn", "within_time": "Trong hạn",
+             "paused": "Tạm dừng", "none": ""}
+
+
+def _export(rows: list[dict], title: str, fmt: str):
+    """The list on screen, as CSV or XLSX: the same rows, filters and order."""
+    table = [[d["code"], d["procedure_code"], d["procedure_name"], d["field"],
+              d["applicant_name"], d["address"], d["phone"],
+              lifecycle.STATES.get(d["status"], (d["status"],))[0], d["dvcqg_status"],
+              vn_short(d["received_at"]), vn_short(d["due_at"]), vn_short(d["completed_at"]),
+              vn_short(d["returned_at"]), DUE_WORDS.get(d.get("due_state"), "")] for d in rows]
+    stamp = f"{request_now().astimezone(LOCAL_TZ):%Y%m%d-%H%M}"
+    if fmt == "csv":
+        body, mime = exports.csv_bytes(EXPORT_HEADERS, table), "text/csv; charset=utf-8"
+    else:
+        body = exports.xlsx_bytes(f"{title} ({stamp})", EXPORT_HEADERS, table)
+        mime = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    resp = current_app.response_class(body, mimetype=mime)
+    resp.headers["Content-Disposition"] = f'attachment; filename="ho-so-{stamp}.{fmt}"'
+    return resp
+
+
 @bp.route("/")
 @roles(*ALL_ROLES)
 def index():
@@ -147,6 +173,8 @@ def queue(name: str):
                                                limit=500, **filters), cal)
     if name in ("due_soon", "overdue"):
         rows = [r for r in rows if r["due_state"] == name]
+    if args.get("format") in ("csv", "xlsx"):
+        return _export(rows, QUEUE_LABELS[name], args["format"])
     fields = [r[0] for r in db.conn.execute(
         "SELECT DISTINCT field FROM dossiers WHERE field != '' ORDER BY field")]
     return render_template("dossiers/index.html", dossiers=rows, queue=name,

@@ -417,3 +417,25 @@ def test_forms_04_05_07_carry_their_fields(world, app):
     for text in ("SỔ THEO DÕI HỒ SƠ", code, withdrawn, "Từ ngày 01/12/2026 đến ngày 31/12/2026"):
         assert text in m07, text
     assert client.get("/forms/mau07?from=2026-12-31&to=2026-01-01").status_code == 400
+
+
+def test_the_dossier_list_exports_the_same_rows_as_csv_and_xlsx(world, app):
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+
+    codes = [accepted(world)["code"] for _ in range(3)]
+    world.act(codes[0], "transfer", "canbo")
+    client = app.test_client()
+    login(client, "canbo")
+    page = client.get("/queues/to_transfer").get_data(as_text=True)
+    assert codes[1] in page and codes[0] not in page
+    resp = client.get("/queues/to_transfer?format=csv")
+    assert resp.headers["Content-Disposition"].startswith("attachment")
+    rows = list(csv.reader(io.StringIO(resp.get_data().decode("utf-8-sig"))))
+    assert rows[0][0] == "Mã hồ sơ" and {r[0] for r in rows[1:]} == set(codes[1:])
+    assert rows[1][7] == "Đã tiếp nhận"
+    book = load_workbook(io.BytesIO(client.get("/queues/to_transfer?format=xlsx").get_data()))
+    sheet = [[c.value for c in r] for r in book.active.iter_rows()]
+    assert sheet[1][0] == "Mã hồ sơ" and {r[0] for r in sheet[2:]} == set(codes[1:])
