@@ -319,8 +319,12 @@ def sync_export(ctx: click.Context, out: str) -> None:
     finally:
         db.conn.close()
     tmp = Path(out).with_suffix(".tmp")
-    tmp.write_bytes(body)
-    tmp.replace(out)
+    try:
+        tmp.write_bytes(body)
+        tmp.replace(out)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out}: {exc.strerror} (is the USB stick "
+                                   "plugged in?)") from None
     click.echo(f"Wrote {events} pending events to {out} ({len(body)} bytes). Take it to the "
                "province; bring back the reply file and run: edge-node sync import REPLY")
 
@@ -383,9 +387,21 @@ def config_show(ctx: click.Context) -> None:
     """Print every option's effective value and where it came from."""
     cfg = _cfg(ctx)
     click.echo(f"home = {cfg.home}")
+    enrolled_agency = None
+    if cfg.db_path.exists():
+        from edge_node.store import settings
+
+        db = _open(cfg)
+        try:
+            enrolled_agency = settings.get(db, "sync.agency_id")
+        finally:
+            db.conn.close()
     for option in OPTIONS:
-        click.echo(f"{option.name} = {cfg.values[option.name]!r}    "
-                   f"# {option.type.__name__}, from {cfg.sources[option.name]}, env {option.env}")
+        value, source = cfg.values[option.name], cfg.sources[option.name]
+        if option.name == "agency_id" and enrolled_agency:
+            value, source = enrolled_agency, "the province at enrollment (wins over config)"
+        click.echo(f"{option.name} = {value!r}    "
+                   f"# {option.type.__name__}, from {source}, env {option.env}")
 
 
 def main() -> None:

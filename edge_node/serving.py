@@ -29,10 +29,11 @@ def serve_forever(app, *, host: str, port: int, threads: int, ident: str, banner
         click.echo(line)
     sys.stdout.flush()
     try:
-        server.run()
+        server.run()  # waitress returns (or raises KeyboardInterrupt) on Ctrl+C / SIGTERM
     except KeyboardInterrupt:
-        click.echo("Stopped.")
+        pass
     finally:
         if stop:
             stop()
         server.close()
+        click.echo("Stopped.")

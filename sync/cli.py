@@ -55,10 +55,12 @@ def serve(ctx, host, port):
         lock = HomeLock(cfg.lock_path).acquire()
     except HomeLocked:
         raise click.ClickException(f"another sync-hub is already serving {cfg.home}") from None
+    # 0.0.0.0 listens on every address of this PC; say so instead of printing it
+    shown = "<this-server's-address>" if cfg.host in ("0.0.0.0", "::") else cfg.host
     try:
         serve_forever(create_hub_app(cfg), host=cfg.host, port=cfg.port, threads=cfg.threads,
                       ident="sync-hub", banner=[f"Sync hub {__version__} ({cfg.hub_id}) serving "
-                                                f"{cfg.home} at http://{cfg.host}:{cfg.port}/"])
+                                                f"{cfg.home} at http://{shown}:{cfg.port}/"])
     finally:
         lock.release()
 
@@ -110,9 +112,13 @@ def import_cmd(ctx, file, out):
     finally:
         store.close()
     tmp = Path(out).with_suffix(".tmp")
-    tmp.write_bytes(reply)
-    tmp.replace(out)  # never leave half a reply on the stick
-    click.echo(f"Applied {batches} batches; reply written to {out}.")
+    try:
+        tmp.write_bytes(reply)
+        tmp.replace(out)  # never leave half a reply on the stick
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out}: {exc.strerror}") from None
+    click.echo(f"Processed {batches} batches (those the hub already held are acknowledged "
+               f"again, never applied twice); reply written to {out}.")
 
 
 @cli.command()

@@ -66,6 +66,7 @@ def test_up_initialises_serves_and_prints_the_first_login(running_node):
     proc.terminate()
     out = proc.communicate(timeout=10)[0]
     assert f"http://127.0.0.1:{port}/" in out
+    assert "Stopped." in out  # SIGTERM from a service manager shuts down cleanly
     password = re.search(r"password: (\S+)", out).group(1)
     # the printed one-time password really logs in (and must then be changed)
     session = requests.Session()
@@ -100,6 +101,15 @@ def test_taken_port_gives_a_clear_message(tmp_path):
         port = s.getsockname()[1]
         result = edge_node(home, "serve", "--port", str(port))
     assert result.returncode != 0 and "is the port taken" in result.stderr
+
+
+def test_sync_before_enrollment_says_so(tmp_path):
+    home = tmp_path / "home"
+    edge_node(home, "init")
+    for args in (("sync", "export", "--out", str(tmp_path / "x.edgesync")), ("sync", "--once")):
+        result = edge_node(home, *args)
+        assert result.returncode != 0 and "not_enrolled" in result.stderr
+        assert "Traceback" not in result.stderr
 
 
 def test_init_user_add_and_config_show(tmp_path):
