@@ -235,7 +235,7 @@ def clock_events(history: list[dict]) -> list[ClockEvent]:
     return out
 
 
-def _check_actor(dossier: dict, action: str, actor: dict) -> None:
+def _check_actor(dossier: dict, action: str, actor: dict, users: dict | None = None) -> None:
     if action not in ACTIONS:
         raise TransitionError(f"Thao tác không tồn tại: {action}.", "unknown_action", 400)
     from_states, roles, name = ACTIONS[action]
@@ -251,9 +251,11 @@ def _check_actor(dossier: dict, action: str, actor: dict) -> None:
     if actor["role"] not in roles:
         raise TransitionError(f"Vai trò của bạn không được “{name}”.", "forbidden", 403)
     assignee = dossier.get("assignee_id")
+    holder_user = (users or {}).get(dossier.get("assignee") or "")
+    holder_gone = holder_user is not None and bool(holder_user.get("disabled"))
     if action in ("handover", "complete", "reject", "request_supplement",
                   "request_payment") and state == "DANG_XU_LY" and assignee not in (
-                      None, actor["id"]):
+                      None, actor["id"]) and not holder_gone:
         holder = dossier.get("assignee") or "người khác"
         raise TransitionError(f"Hồ sơ đang được giao cho {holder}.", "not_assignee", 403)
 
@@ -288,7 +290,7 @@ def decide(dossier: dict, history: list[dict], action: str, params: dict, *, act
     :raises TransitionError: with the reason, when the action is not allowed.
     """
     params = params if isinstance(params, dict) else {}
-    _check_actor(dossier, action, actor)
+    _check_actor(dossier, action, actor, users)
     state = dossier["status"]
     stamp = to_iso(now)
     events = clock_events(history)
@@ -297,7 +299,9 @@ def decide(dossier: dict, history: list[dict], action: str, params: dict, *, act
     def with_clock(kind: str, **extra) -> tuple[dict, dict]:
         clock = _ce(kind, now, extra.get("new_due"))
         if dossier.get("correction_count"):
-            return clock, {}  # after a correction the 3-working-day clock is set directly
+            # after a correction the 3-working-day clock is set directly; only an
+            # extension moves it
+            return clock, ({"due_at": to_iso(extra["new_due"])} if extra.get("new_due") else {})
         try:
             state_ = _clock(dossier, events + [clock_events([{"payload": {"clock": clock}}])[0]],
                             cal, now, procedure)
@@ -403,6 +407,10 @@ def decide(dossier: dict, history: list[dict], action: str, params: dict, *, act
                         {"amount_vnd": amount, "receipt_no": receipt, "kind": "fee"})
 
     if action == "withdraw":
+        if dossier.get("correction_count") or any(
+                e.get("type") in ("complete", "reject") for e in history):
+            raise TransitionError("Đã có quyết định hoặc kết quả giải quyết: không được rút hồ sơ "
+                                  "(ND 118 điều 21).")
         reason = _text(params, "reason", required=True, what="lý do rút hồ sơ")
         clock, due = with_clock("withdrawn") if state != "CHO_TIEP_NHAN" else (None, {})
         return Decision(action, {"status": "DA_RUT", "withdrawn_at": stamp, "reason": reason,
@@ -436,6 +444,10 @@ def decide(dossier: dict, history: list[dict], action: str, params: dict, *, act
                          "new_due_at": to_iso(new_due), "form": "mau04"}, clock)
 
     if action in ("reject", "complete"):
+        steps = dossier.get("steps") or []
+        if steps and (dossier.get("current_step") or 0) != len(steps) - 2:
+            raise TransitionError("Chỉ ký, phát hành kết quả hoặc từ chối ở bước ký duyệt cuối "
+                                  "của quy trình.", "not_last_step")
         if action == "reject":
             note = _text(params, "reason", required=True, what="lý do từ chối giải quyết")
         else:
@@ -565,6 +577,8 @@ def available_actions(dossier: dict, actor: dict) -> list[str]:
                 (dossier.get("fee_vnd") or 0) <= (dossier.get("fee_paid_vnd") or 0)):
             continue
         if action == "extend" and dossier.get("extension_count"):
+            continue
+        if action == "withdraw" and dossier.get("correction_count"):
             continue
         if action == "request_supplement" and dossier.get("supplement_count"):
             continue

@@ -439,3 +439,38 @@ def test_the_dossier_list_exports_the_same_rows_as_csv_and_xlsx(world, app):
     book = load_workbook(io.BytesIO(client.get("/queues/to_transfer?format=xlsx").get_data()))
     sheet = [[c.value for c in r] for r in book.active.iter_rows()]
     assert sheet[1][0] == "Mã hồ sơ" and {r[0] for r in sheet[2:]} == set(codes[1:])
+
+
+def test_second_break_it_session_regressions(world, db):
+    from edge_node.services import accounts
+    from edge_node.store import users as users_store
+
+    # a leader cannot reject at the officer's step (appraisal would be skipped)
+    code = accepted(world)["code"]
+    world.act(code, "transfer", "canbo")
+    with pytest.raises(lifecycle.TransitionError) as err:
+        world.act(code, "reject", "lanhdao", reason="Không đủ")
+    assert err.value.code in ("not_last_step", "forbidden")
+    # a dossier assigned to an officer who is then locked is not stuck
+    other = accepted(world)["code"]
+    world.act(other, "transfer", "canbo", to_user="chuyenvien")
+    officer = users_store.get_by_username(db, "chuyenvien")
+    admin = {"id": 0, "username": "quantri"}
+    accounts.set_disabled(db, officer["id"], True, actor=admin, now=world.now)
+    world.users = {u["username"]: u for u in users_store.list_all(db)}
+    assert world.act(other, "handover", "chuyenvien2")["current_step"] == 2
+    accounts.set_disabled(db, officer["id"], False, actor=admin, now=world.now)
+    # after a correction: no withdrawal, and an extension moves the due time
+    done = accepted(world)["code"]
+    for action, who in (("transfer", "canbo"), ("handover", "chuyenvien2"),
+                        ("complete", "lanhdao"), ("return_result", "canbo")):
+        world.act(done, action, who)
+    world.act(done, "correct", "canbo", reason="Sai tên")
+    with pytest.raises(lifecycle.TransitionError):
+        world.act(done, "withdraw", "canbo", reason="Xin rút")
+    world.act(done, "handover", "chuyenvien2")
+    new_due = world.now + __import__("datetime").timedelta(days=8)
+    d = world.act(done, "extend", "lanhdao", new_due_at=new_due.replace(
+        hour=9, minute=0).isoformat(), reason="Chờ xác minh")
+    assert parse_iso(d["due_at"]) == new_due.replace(hour=9, minute=0)
+    assert processing.projection_matches_events(db, done)
