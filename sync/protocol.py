@@ -687,3 +687,14 @@ def open_envelope(
         raise ProtocolError("bad_payload", "payload length differs from header")
     records = _parse_records(_decompress(compressed, max_plaintext_bytes), header["count"])
     return Opened(header, records, envelope_digest(data))
+
+
+def feed_item_hash(item: Mapping[str, Any]) -> str:
+    """Identity of a feed item (seq, kind, payload, created_at), the same on hub and node.
+
+    A feed reply names the hash of the item at the node's cursor in ``prev_hash``; a
+    different value means the hub's feed is not the one the node read (a hub restored
+    from an older backup) and the node must read it again.
+    """
+    keys = ("seq", "kind", "payload", "created_at")
+    return hashlib.sha256(canonical_json({k: item.get(k) for k in keys})).hexdigest()

@@ -104,6 +104,13 @@ def enroll(db: sqlite_utils.Database, cfg: Config, hub_url: str, code: str, *,
     body = resp.json()
     protocol.PeerKeys.from_bundle(body["hub_bundle"])  # refuse a malformed answer early
     with write_tx(db):
+        # A new identity: batches sealed for the old one are useless, and the new node id
+        # must carry the whole history (the hub recognises the same events by their ids).
+        db.conn.execute("DELETE FROM sync_batches")
+        db.conn.execute("UPDATE outbox SET acked_at = NULL")
+        for key in ("acked_seq", "last_error", "last_error_detail", "last_error_technical",
+                    "reconcile", "progress", "conflicts"):
+            settings.put(db, "sync." + key, None)
         values = {"hub_url": hub_url.rstrip("/"), "hub_id": body["hub_id"],
                   "node_id": body["node_id"], "commune_code": body["commune_code"],
                   "commune_name": body["commune_name"],
@@ -301,7 +308,18 @@ def pull(db, cfg: Config, *, now_fn, http=requests) -> int:
                                 prev_hash=protocol.GENESIS_HASH,
                                 created_at=now_fn().isoformat(), kind="pull")
         reply = _post(http, state["hub_url"] + "/api/v1/sync/pull", request)
-        items = _open_reply(reply, me, state, protocol.KIND_FEED).records
+        opened = _open_reply(reply, me, state, protocol.KIND_FEED)
+        items = opened.records
+        read = state.get("feed_anchor") or protocol.GENESIS_HASH
+        if cursor and opened.header["prev_hash"] != read:
+            # The hub's feed went back in time (restored from a backup): read it again from
+            # the start; applying an item twice is harmless, skipping one is not.
+            with write_tx(db):
+                settings.put(db, "sync.feed_cursor", 0)
+                settings.put(db, "sync.feed_anchor", None)
+                audit.append(db, at=to_iso(now_fn()), actor="province", action="feed.rewound",
+                             obj=str(cursor))
+            continue
         if not items:
             break
         count = apply_feed(db, items, now_fn)
@@ -330,6 +348,7 @@ def apply_feed(db, items: list[dict], now_fn) -> int:
                              obj=str(item["seq"]),
                              detail={"kind": item.get("kind"), "error": str(exc)[:300]})
             settings.put(db, "sync.feed_cursor", item["seq"])
+            settings.put(db, "sync.feed_anchor", protocol.feed_item_hash(item))
         applied += 1
     return applied
 

@@ -125,12 +125,13 @@ def _peer(store: HubStore):
     return lookup
 
 
-def _reply(store, identity, hub_id, node_id, kind, records, first, last, now) -> bytes:
+def _reply(store, identity, hub_id, node_id, kind, records, first, last, now,
+           prev_hash: str = protocol.GENESIS_HASH) -> bytes:
     node = store.node(node_id)
     keys = protocol.PeerKeys.from_bundle(json.loads(node["bundle"]))
     return protocol.seal(records, sender=identity, receiver=keys, sender_id=hub_id,
                          receiver_id=node_id, batch_id=uuid.uuid4().hex, first_seq=first,
-                         last_seq=last, prev_hash=protocol.GENESIS_HASH,
+                         last_seq=last, prev_hash=prev_hash,
                          created_at=now.isoformat(), kind=kind)
 
 
@@ -219,8 +220,11 @@ def pull(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: byt
     store.seen(node_id, to_iso(now))
     items = store.feed_since(node_id, since, limit)
     last = items[-1]["seq"] if items else since
+    at_cursor = store.feed_since(node_id, since - 1, 1) if since else []
+    anchor = (protocol.feed_item_hash(at_cursor[0]) if at_cursor and at_cursor[0]["seq"] == since
+              else protocol.GENESIS_HASH)
     return _reply(store, identity, hub_id, node_id, protocol.KIND_FEED, items, since + 1, last,
-                  now)
+                  now, prev_hash=anchor)
 
 
 def import_file(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: bytes,

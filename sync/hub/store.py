@@ -18,6 +18,36 @@ from sync.hub.migrations import HUB_MIGRATIONS
 from sync.protocol import GENESIS_HASH
 
 ONE_OWNER_KINDS = ("dossier.event",)
+_SCALAR = (str, int, float, bool, type(None))
+_TIME_FIELDS = ("received_at", "due_at", "completed_at", "returned_at", "updated_at")
+
+
+def _event_problem(payload, agency_id: str, others: frozenset = frozenset()) -> str | None:
+    """Why a dossier event cannot be shown to the province, or None."""
+    from edge_node.domain.clock import parse_iso
+    from edge_node.domain.codes import DOSSIER_CODE_RE
+
+    if not isinstance(payload, dict) or not isinstance(payload.get("set", {}), dict):
+        return "bad_event"
+    code = payload.get("dossier_code")
+    if not isinstance(code, str) or len(code) > 64 or not code:
+        return "bad_event"
+    if not (DOSSIER_CODE_RE.match(code) or code.startswith("PN-")):
+        return "bad_event"
+    prefix = code.rsplit("-", 2)[0]
+    if DOSSIER_CODE_RE.match(code) and prefix != agency_id and prefix in others:
+        return "foreign_code"  # another node's agency: codes are not ours to issue
+    for key, value in payload.get("set", {}).items():
+        if not isinstance(value, _SCALAR) and not (
+                isinstance(value, list) and all(isinstance(v, _SCALAR + (dict,))
+                                                for v in value)):
+            return "bad_event"
+        if key in _TIME_FIELDS and value is not None:
+            try:
+                parse_iso(str(value))
+            except ValueError:
+                return "bad_event"
+    return None
 
 
 @dataclass
@@ -155,16 +185,25 @@ class HubStore:
             applied = conflicts = 0
             for record in records:
                 seq = record.get("seq")
+                kind = str(record.get("kind", ""))[:64]
+                if kind == "dossier.event" and self._project(
+                        node, seq, record.get("payload"), now,
+                        str(record.get("event_id", ""))[:64]):
+                    # kept in the archive under another kind: reports and the dossier view
+                    # never read it, the reconciliation shows the day as different
+                    kind = "quarantined"
+                    conflicts += 1
+                try:
+                    payload_text = json.dumps(record.get("payload", {}), ensure_ascii=False,
+                                              sort_keys=True)
+                except (TypeError, ValueError):
+                    payload_text, kind = "{}", "quarantined"
                 self.db.conn.execute(
                     "INSERT INTO hub_events (node_id, seq, event_id, kind, at, payload, batch_id,"
                     " received_at) VALUES (?,?,?,?,?,?,?,?)",
-                    (node_id, seq, str(record.get("event_id", ""))[:64],
-                     str(record.get("kind", ""))[:64], str(record.get("at", ""))[:40],
-                     json.dumps(record.get("payload", {}), ensure_ascii=False, sort_keys=True),
-                     header["batch_id"], now))
+                    (node_id, seq, str(record.get("event_id", ""))[:64], kind,
+                     str(record.get("at", ""))[:40], payload_text, header["batch_id"], now))
                 applied += 1
-                if record.get("kind") == "dossier.event":
-                    conflicts += self._project(node, seq, record.get("payload") or {}, now)
             self.db.conn.execute(
                 "INSERT INTO hub_batches (node_id, batch_id, first_seq, last_seq, digest,"
                 " received_at) VALUES (?,?,?,?,?,?)",
@@ -175,19 +214,35 @@ class HubStore:
             return ApplyResult("applied", last, last_digest=digest, applied=applied,
                                conflicts=conflicts)
 
-    def _project(self, node: dict, seq: int, payload: dict, now: str) -> int:
-        """Fold a dossier event into the hub's view; a second owner is flagged, not merged."""
-        code = str(payload.get("dossier_code", ""))
-        changes = payload.get("set") or {}
-        if not code or not isinstance(changes, dict):
-            self._conflict(node["node_id"], seq, "bad_event", {"code": code}, now)
+    def _project(self, node: dict, seq: int, payload: dict, now: str, event_id: str = "") -> int:
+        """Fold a dossier event into the hub's view; a second owner is flagged, not merged.
+
+        Malformed events are quarantined (listed for a person, not projected), so one
+        bad event from a node never breaks pages or reports for the province.
+        """
+        others = frozenset(r[0] for r in self.db.conn.execute(
+            "SELECT DISTINCT agency_id FROM nodes WHERE agency_id != '' AND commune_code != ?",
+            (node["commune_code"],)))
+        problem = _event_problem(payload, node.get("agency_id") or "", others)
+        if problem:
+            self._conflict(node["node_id"], seq, problem, {"event_id": event_id}, now)
             return 1
+        code = payload["dossier_code"]
+        changes = payload.get("set") or {}
         row = self.db.conn.execute("SELECT node_id, data FROM hub_dossiers WHERE code = ?",
                                    (code,)).fetchone()
         if row and row[0] != node["node_id"]:
-            self._conflict(node["node_id"], seq, "second_owner",
-                           {"code": code, "owner": row[0]}, now)
-            return 1
+            same_history = self.db.conn.execute(
+                "SELECT 1 FROM hub_events e JOIN nodes o ON o.node_id = e.node_id"
+                " WHERE e.node_id = ? AND e.event_id = ? AND o.commune_code = ?",
+                (row[0], event_id, node["commune_code"])).fetchone()
+            if not same_history:
+                self._conflict(node["node_id"], seq, "second_owner",
+                               {"code": code, "owner": row[0]}, now)
+                return 1
+            # The commune's node was re-enrolled and re-sent its history: it owns it now.
+            self.db.conn.execute("UPDATE hub_dossiers SET node_id = ? WHERE code = ?",
+                                 (node["node_id"], code))
         data = json.loads(row[1]) if row else {}
         data.update(changes)
         fields = {k: data.get(k) for k in ("status", "dvcqg_status", "procedure_code",

@@ -200,3 +200,36 @@ def test_a_node_restored_from_an_old_copy_is_stopped_loudly_not_silently_dropped
                            ).fetchone()[0] >= 1
     finally:
         con.close()
+
+
+def test_a_hub_restored_from_backup_resends_its_feed(linked, cfg, db, tmp_path):
+    from datetime import date
+
+    from edge_node.services.calendar import load_calendar
+    from tests.integration.sync_helpers import hub_cli
+
+    hub, _ = linked
+    hub.stop()
+    backup = tmp_path / "hub.bak"  # yesterday's backup, before the two overrides
+    src, dst = sqlite3.connect(hub.home / "hub.db"), sqlite3.connect(backup)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    hub.start()
+    for day in ("2026-12-14", "2026-12-15"):
+        assert hub_cli(hub.home, "calendar", "override", day, "--off", "--note",
+                       "QĐ 1").returncode == 0
+    assert sync_service.sync_once(db, cfg, now_fn=now_utc).pulled_items == 2
+    hub.stop()
+    for suffix in ("", "-wal", "-shm"):
+        (hub.home / f"hub.db{suffix}").unlink(missing_ok=True)
+    backup.rename(hub.home / "hub.db")
+    hub.start()
+    # the restored hub has no item 1 or 2; the new ones take numbers 1, 2, 3 again
+    for day in ("2026-12-16", "2026-12-17", "2026-12-18"):
+        assert hub_cli(hub.home, "calendar", "override", day, "--off", "--note",
+                       "QĐ 2").returncode == 0
+    sync_service.sync_once(db, cfg, now_fn=now_utc)
+    cal = load_calendar(db, cfg.working_hours)
+    for day in (16, 17, 18):
+        assert not cal.is_working_day(date(2026, 12, day)), day

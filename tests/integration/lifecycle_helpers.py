@@ -34,8 +34,11 @@ class World:
         return self.now
 
     def receive(self, **changes) -> dict:
+        from edge_node.store import settings
+
+        agency = settings.get(self.db, "sync.agency_id") or "DEM.00.00.Z00"  # as the web does
         return intake.receive(self.db, valid_dossier(**changes), user=self.users["canbo"],
-                              now=self.now, agency_id="DEM.00.00.Z00", calendar=CAL)
+                              now=self.now, agency_id=agency, calendar=CAL)
 
     def act(self, code: str, action: str, who: str, **params) -> dict:
         return processing.act(self.db, code, action, params, user=self.users[who], now=self.now,

@@ -9,7 +9,7 @@ import requests
 from edge_node.domain.clock import now_utc
 from edge_node.services import sync as sync_service
 from sync import protocol
-from tests.integration.sync_helpers import hub_cli, linked_node
+from tests.integration.sync_helpers import hub_cli, linked_node, node_cli
 
 
 @pytest.fixture
@@ -133,3 +133,48 @@ def test_sync_page_shows_state_in_vietnamese(linked, app, db):
     page = client.get("/sync").get_data(as_text=True)
     assert "Chưa kết nối được" in page and "Không kết nối được tới hệ thống của tỉnh" in page
     assert "○ Mất kết nối tỉnh" in page  # the top bar says it on every page
+
+
+def test_re_enrolling_a_node_carries_its_dossiers_over(linked, cfg, db):
+    hub, world = linked
+    assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None
+    code = dossier_codes(db)[0]
+    assert node_cli(cfg.home, "enroll", "--hub", hub.url, "--code",
+                    hub.enroll_code()).returncode == 0
+    world.act(code, "transfer", "canbo")
+    report = sync_service.sync_once(db, cfg, now_fn=now_utc)
+    assert report.error is None
+    detail = hub.get(f"/api/v1/dossiers/{code}").json()
+    assert detail["status"] == "DANG_XU_LY" and detail["node_id"].endswith("-2")
+    assert sync_service.status(db)["conflicts"] == 0
+
+
+def dossier_codes(db):
+    return [r[0] for r in db.conn.execute("SELECT code FROM dossiers ORDER BY code")]
+
+
+def test_a_malformed_event_is_quarantined_and_pages_keep_working(linked, cfg, db):
+    hub, _ = linked
+    assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None
+    acked = hub_events(hub)
+    state = sync_service.enrolled(db)
+    bad = [{"seq": acked + 1, "event_id": uuid.uuid4().hex, "kind": "dossier.event",
+            "at": "2026-12-07T01:00:00Z",
+            "payload": {"dossier_code": {"x": 1}, "set": {"status": {"y": 2}}}},
+           {"seq": acked + 2, "event_id": uuid.uuid4().hex, "kind": "dossier.event",
+            "at": "2026-12-07T01:00:00Z",
+            "payload": {"dossier_code": dossier_codes(db)[0],
+                        "set": {"received_at": "not a date"}}}]
+    envelope = protocol.seal(bad, sender=sync_service.identity(cfg),
+                             receiver=protocol.PeerKeys.from_bundle(
+                                 json.loads(state["hub_bundle"])),
+                             sender_id=state["node_id"], receiver_id=state["hub_id"],
+                             batch_id=uuid.uuid4().hex, first_seq=acked + 1,
+                             last_seq=acked + 2, prev_hash=state["prev_hash"],
+                             created_at=now_utc().isoformat(), kind="batch")
+    assert post(hub, envelope).status_code == 200  # applied once, the rest keeps flowing
+    assert hub_events(hub) == acked + 2
+    for path in ("/", "/dossiers", f"/dossiers/{dossier_codes(db)[0]}",
+                 "/api/v1/reports/period?from=2026-12-01&to=2026-12-31"):
+        assert hub.get(path).status_code == 200, path
+    assert "bad_event" in hub.get("/").text
