@@ -106,40 +106,31 @@ def enroll():
     return jsonify(body), 201
 
 
-@api.route("/sync/push", methods=["POST"])
-def push():
+def _answer(handler, **extra):
+    """Run an envelope handler on the request body; answer bytes, or a JSON refusal."""
     cfg = current_app.config["EDGE"]
     try:
-        reply = service.push(store(), hub_id=cfg.hub_id, identity=_identity(),
-                             data=request.get_data(cache=False), now=request_now(),
-                             max_bytes=cfg.max_batch_bytes, remote=client_ip())
+        reply = handler(store(), hub_id=cfg.hub_id, identity=_identity(),
+                        data=request.get_data(cache=False), now=request_now(),
+                        remote=client_ip(), **extra)
     except service.HubError as exc:
         return _envelope_error(exc)
     return current_app.response_class(reply, mimetype=OCTET)
+
+
+@api.route("/sync/push", methods=["POST"])
+def push():
+    return _answer(service.push, max_bytes=current_app.config["EDGE"].max_batch_bytes)
 
 
 @api.route("/sync/pull", methods=["POST"])
 def pull():
-    cfg = current_app.config["EDGE"]
-    try:
-        reply = service.pull(store(), hub_id=cfg.hub_id, identity=_identity(),
-                             data=request.get_data(cache=False), now=request_now(),
-                             limit=cfg.feed_batch_items, remote=client_ip())
-    except service.HubError as exc:
-        return _envelope_error(exc)
-    return current_app.response_class(reply, mimetype=OCTET)
+    return _answer(service.pull, limit=current_app.config["EDGE"].feed_batch_items)
 
 
 @api.route("/sync/reconcile", methods=["POST"])
 def reconcile():
-    cfg = current_app.config["EDGE"]
-    try:
-        reply = service.reconcile(store(), hub_id=cfg.hub_id, identity=_identity(),
-                                  data=request.get_data(cache=False), now=request_now(),
-                                  remote=client_ip())
-    except service.HubError as exc:
-        return _envelope_error(exc)
-    return current_app.response_class(reply, mimetype=OCTET)
+    return _answer(service.reconcile)
 
 
 @pages.route("/nodes/<node_id>")
