@@ -33,7 +33,20 @@ def load_calendar(db: sqlite_utils.Database, working_hours: str) -> WorkCalendar
     from edge_node.store import settings
 
     hours = settings.get(db, "province.working_hours") or working_hours
-    return WorkCalendar(overrides=load_overrides(db), hours=parse_working_hours(hours))
+    overrides = tuple(load_overrides(db))
+    key = (hours, overrides)
+    # Building a year's tables costs ~20 ms; pages and intake ask for the calendar on
+    # every request, so reuse it until the hours or the overrides change.
+    cal = _CALENDARS.get(key)
+    if cal is None:
+        if len(_CALENDARS) > 16:
+            _CALENDARS.clear()
+        cal = _CALENDARS[key] = WorkCalendar(overrides=overrides,
+                                             hours=parse_working_hours(hours))
+    return cal
+
+
+_CALENDARS: dict[tuple, WorkCalendar] = {}
 
 
 def set_override(db: sqlite_utils.Database, day: date, working: bool, note: str, *,
