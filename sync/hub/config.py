@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge_node.config import Config, Option, load_config
+from edge_node.config import Config, Option, _positive, load_config
 
 HOME_ENV = "SYNC_HUB_HOME"
 DEFAULT_HOME = "hub-home"
@@ -16,7 +16,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("province_name", str, "Tỉnh (bản dùng thử)", "SYNC_HUB_PROVINCE_NAME",
            "Province shown on the hub's pages."),
     Option("enroll_code_hours", int, 72, "SYNC_HUB_ENROLL_CODE_HOURS",
-           "How long a one-time enrollment code stays valid."),
+           "How long a one-time enrollment code stays valid.", _positive),
     Option("max_batch_bytes", int, 8 * 1024 * 1024, "SYNC_HUB_MAX_BATCH_BYTES",
            "Largest envelope the hub accepts."),
     Option("feed_batch_items", int, 50, "SYNC_HUB_FEED_BATCH_ITEMS",

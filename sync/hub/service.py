@@ -135,6 +135,18 @@ def _reply(store, identity, hub_id, node_id, kind, records, first, last, now,
                          created_at=now.isoformat(), kind=kind)
 
 
+def _claimed_sender(data: bytes) -> str:
+    """The sender an unverified envelope claims, for the log only (never trusted)."""
+    try:
+        size = int.from_bytes(data[8:12], "big")
+        if data[:8] != protocol.MAGIC or size > protocol.MAX_HEADER_BYTES:
+            return ""
+        sender = json.loads(data[12:12 + size]).get("sender", "")
+        return f"?{sender}"[:64] if isinstance(sender, str) and sender else ""
+    except (ValueError, AttributeError):
+        return ""
+
+
 def _open(store, identity, hub_id, data, max_bytes, remote, now, before=None):
     header = {}
     try:
@@ -146,7 +158,8 @@ def _open(store, identity, hub_id, data, max_bytes, remote, now, before=None):
                                       expected_sender=_peer(store), max_bytes=max_bytes,
                                       before_decrypt=hook)
     except protocol.ProtocolError as exc:
-        store.log_rejection(to_iso(now), header.get("sender", ""), exc.code, exc.message, remote)
+        sender = header.get("sender") or _claimed_sender(data)
+        store.log_rejection(to_iso(now), sender, exc.code, exc.message, remote)
         raise HubError(exc.code, exc.message, STATUS_OF.get(exc.code, 400)) from None
 
 

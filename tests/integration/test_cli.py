@@ -191,3 +191,11 @@ def test_bad_settings_stop_the_node_with_a_clear_message(tmp_path, line, words):
     result = edge_node(home, "serve")
     assert result.returncode != 0 and words in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_hub_refuses_a_zero_hour_enrollment_code_setting(tmp_path):
+    from tests.integration.sync_helpers import hub_cli
+
+    result = hub_cli(tmp_path / "hub", "enroll-code", "--commune", "03325",
+                     env={**ENV, "SYNC_HUB_ENROLL_CODE_HOURS": "0"})
+    assert result.returncode != 0 and "at least 1" in result.stderr

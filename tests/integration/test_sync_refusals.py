@@ -70,6 +70,8 @@ def test_tampered_and_foreign_envelopes_are_refused_before_anything_is_applied(l
     assert hub_events(hub) == 0
     page = hub.get("/")
     assert "bad_signature" in page.text and "unsupported_version" in page.text
+    # who claimed to send them is logged (marked unverified with '?')
+    assert "?" + sync_service.enrolled(db)["node_id"] in page.text
 
 
 def test_gaps_replays_and_conflicting_batches(linked, cfg, db):
