@@ -35,9 +35,6 @@ def cli(ctx: click.Context, home: str | None) -> None:
 
 
 def _print_init(cfg, result) -> None:
-    from edge_node.services.node import InitResult
-
-    assert isinstance(result, InitResult)
     if result.created_home:
         click.echo(f"Created node home {cfg.home}")
     if result.seeded_procedures:

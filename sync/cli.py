@@ -97,7 +97,8 @@ def import_cmd(ctx, file, out):
     """Apply a node's USB file and write the reply (acks and feed) to --out."""
     from pathlib import Path
 
-    from sync.hub.service import HubError, import_file, load_or_create_identity
+    from sync.hub.service import HubError, import_file
+    from sync.protocol import load_or_create_identity
 
     cfg = _cfg(ctx)
     store = _store(cfg)

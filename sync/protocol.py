@@ -698,3 +698,13 @@ def feed_item_hash(item: Mapping[str, Any]) -> str:
     """
     keys = ("seq", "kind", "payload", "created_at")
     return hashlib.sha256(canonical_json({k: item.get(k) for k in keys})).hexdigest()
+
+
+def load_or_create_identity(directory: str | os.PathLike[str]) -> Identity:
+    """The key pairs kept in *directory*, created (owner-only files) on first use."""
+    try:
+        return load_identity(directory)
+    except FileNotFoundError:
+        identity = generate_identity()
+        save_identity(identity, directory)
+        return identity

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from edge_node.domain.calendar import TZ, WorkCalendar
-from edge_node.domain.clock import to_iso
+from edge_node.domain.clock import local, parse_iso, to_iso
 from edge_node.domain.deadlines import (
     ClockEvent,
     DeadlineError,
@@ -224,8 +224,6 @@ def _ce(kind: str, now: datetime, new_due: datetime | None = None) -> dict:
 
 def clock_events(history: list[dict]) -> list[ClockEvent]:
     """The ClockEvents recorded in a dossier's event payloads, in order."""
-    from edge_node.domain.clock import parse_iso
-
     out = []
     for event in history:
         c = event.get("payload", {}).get("clock")
@@ -344,7 +342,7 @@ def decide(dossier: dict, history: list[dict], action: str, params: dict, *, act
         if dossier.get("supplement_count", 0) >= 1:
             raise TransitionError("Chỉ được yêu cầu bổ sung một lần, đầy đủ (ND 118 điều 19.5).",
                                   "supplement_twice")
-        received = _parse(dossier["received_effective_at"])
+        received = parse_iso(dossier["received_effective_at"])
         limit = cal.add_working_minutes(received, SUPPLEMENT_NOTICE_WORKING_DAYS * 480)
         if now > limit:
             raise TransitionError(
@@ -365,7 +363,7 @@ def decide(dossier: dict, history: list[dict], action: str, params: dict, *, act
                         {"note": _text(params, "note", required=False, what="ghi chú")}, clock)
 
     if action == "close":
-        close_at = _parse(dossier["supplement_close_at"])
+        close_at = parse_iso(dossier["supplement_close_at"])
         if now < close_at:
             raise TransitionError(
                 f"Chưa hết hạn bổ sung (hết hạn {_vn(close_at)}).", "too_early")
@@ -425,11 +423,11 @@ def decide(dossier: dict, history: list[dict], action: str, params: dict, *, act
     if action == "extend":
         reason = _text(params, "reason", required=True, what="lý do chậm trễ")
         try:
-            new_due = _parse(str(params.get("new_due_at", "")))
+            new_due = parse_iso(str(params.get("new_due_at", "")))
         except ValueError:
             raise TransitionError("Ngày hẹn mới không hợp lệ (cần thời điểm có múi giờ).",
                                   "bad_new_due", 400) from None
-        current = _parse(dossier["due_at"])
+        current = parse_iso(dossier["due_at"])
         try:
             check_extension(now, current, new_due, bool(dossier.get("extension_count")), cal)
         except DeadlineError as exc:
@@ -520,15 +518,9 @@ def decide(dossier: dict, history: list[dict], action: str, params: dict, *, act
     raise TransitionError(f"Thao tác không tồn tại: {action}.", "unknown_action", 400)
 
 
-def _parse(text: str) -> datetime:
-    from edge_node.domain.clock import parse_iso
-
-    return parse_iso(text)
 
 
 def _vn(dt: datetime) -> str:
-    from edge_node.domain.clock import local
-
     return f"{local(dt):%H:%M ngày %d/%m/%Y}"
 
 

@@ -73,9 +73,7 @@ class Report:
 
 def identity(cfg: Config) -> protocol.Identity:
     """The node's key pairs (made at init; owner-only files under keys/)."""
-    from sync.hub.service import load_or_create_identity
-
-    return load_or_create_identity(cfg.home / "keys")
+    return protocol.load_or_create_identity(cfg.home / "keys")
 
 
 def enrolled(db: sqlite_utils.Database) -> dict | None:

@@ -86,10 +86,10 @@ def _sync_badge() -> str:
     """``online`` / ``offline`` / ``not_enrolled`` for the top bar (two small reads)."""
     from edge_node.store import settings
 
-    db = get_db()
-    if settings.get(db, "sync.node_id") is None:
+    state = settings.get_all(get_db(), "sync.")
+    if "sync.node_id" not in state:
         return "not_enrolled"
-    ok = settings.get(db, "sync.last_success_at") and not settings.get(db, "sync.last_error")
+    ok = state.get("sync.last_success_at") and not state.get("sync.last_error")
     return "online" if ok else "offline"
 
 

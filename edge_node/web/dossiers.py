@@ -185,8 +185,6 @@ def queue(name: str):
 @bp.route("/intake", methods=["GET", "POST"])
 @roles(*INTAKE_ROLES)
 def intake_form():
-    from flask import g
-
     db = get_db()
     code = request.values.get("procedure_code", "").strip()
     procedure = catalog_store.get(db, code) if code else None

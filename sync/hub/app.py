@@ -48,7 +48,7 @@ def create_hub_app(cfg) -> Flask:
         EDGE=cfg, SECRET_KEY=read_secret_key(cfg), CLOCK=now_utc,
         MAX_CONTENT_LENGTH=cfg.max_batch_bytes + 1024,
         SESSION_IDLE=timedelta(minutes=cfg.session_idle_minutes),
-        HUB_IDENTITY=service.load_or_create_identity(cfg.home / "keys"),
+        HUB_IDENTITY=protocol.load_or_create_identity(cfg.home / "keys"),
         HOME_ENDPOINT="hub.nodes",
         OPEN_ENDPOINTS={"hubapi.enroll", "hubapi.push", "hubapi.pull", "hubapi.reconcile",
                         "hub.healthz"},

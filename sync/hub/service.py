@@ -51,16 +51,6 @@ def commune_name(code: str) -> str:
         raise HubError("unknown_commune", f"{code!r} is not a 2025 commune code") from None
 
 
-def load_or_create_identity(keys_dir) -> protocol.Identity:
-    """The hub's (or node's) key pairs, created on first use with owner-only files."""
-    try:
-        return protocol.load_identity(keys_dir)
-    except FileNotFoundError:
-        identity = protocol.generate_identity()
-        protocol.save_identity(identity, keys_dir)
-        return identity
-
-
 def new_enroll_code(store: HubStore, *, commune_code: str, agency_id: str, now: datetime,
                     hours: int) -> tuple[str, str]:
     """Create a one-time enrollment code; returns ``(code, expires_at)``."""
