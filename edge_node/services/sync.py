@@ -260,33 +260,55 @@ def push(db, cfg: Config, *, now_fn, http=requests) -> tuple[int, int]:
     return events, batches
 
 
+def _feed_catalog(db, item: dict, now: datetime) -> None:
+    fmt, label, procs = parse_catalog(json.dumps(item["payload"]))
+    catalog_service.apply_catalog(db, fmt, label, procs, now=now, actor="province",
+                                  source=f"feed:{item['seq']}")
+
+
+def _feed_calendar_override(db, item: dict, now: datetime) -> None:
+    payload = item["payload"]
+    day = date.fromisoformat(payload["date"])
+    db.conn.execute("DELETE FROM calendar_overrides WHERE date = ?", (day.isoformat(),))
+    if payload.get("working") is not None:
+        db.conn.execute(
+            "INSERT INTO calendar_overrides (date, working, note, source, created_at,"
+            " created_by) VALUES (?,?,?,?,?,?)", (day.isoformat(), int(bool(
+                payload["working"])), str(payload.get("note", ""))[:200], "province",
+                to_iso(now), "province"))
+
+
+def _feed_working_hours(db, item: dict, now: datetime) -> None:
+    parse_working_hours(item["payload"]["text"])  # refuse nonsense before storing it
+    settings.put(db, "province.working_hours", item["payload"]["text"])
+
+
+def _feed_process(db, item: dict, now: datetime) -> None:
+    payload = item["payload"]
+    steps = [Step(str(s[0])[:200], s[1], int(s[2])) for s in payload["steps"]]
+    process_store.replace(db, payload["procedure_code"], steps, to_iso(now))
+    db.conn.execute("UPDATE procedures SET supplement_model = ?, payment_pauses = ?"
+                    " WHERE code = ?", (payload.get("supplement_model", "restart"),
+                                        int(bool(payload.get("payment_pauses"))),
+                                        payload["procedure_code"]))
+
+
+#: Feed item kind -> handler(db, item, now), run inside the feed's write transaction.
+#: A handler that raises leaves its item recorded as failed; the feed goes on.
+FEED_HANDLERS = {
+    "catalog": _feed_catalog,
+    "calendar.override": _feed_calendar_override,
+    "working_hours": _feed_working_hours,
+    "process": _feed_process,
+}
+
+
 def _apply_item(db, item: dict, now: datetime) -> None:
-    kind, payload = item["kind"], item["payload"]
-    if kind == "catalog":
-        fmt, label, procs = parse_catalog(json.dumps(payload))
-        catalog_service.apply_catalog(db, fmt, label, procs, now=now, actor="province",
-                                      source=f"feed:{item['seq']}")
-    elif kind == "calendar.override":
-        day = date.fromisoformat(payload["date"])
-        db.conn.execute("DELETE FROM calendar_overrides WHERE date = ?", (day.isoformat(),))
-        if payload.get("working") is not None:
-            db.conn.execute(
-                "INSERT INTO calendar_overrides (date, working, note, source, created_at,"
-                " created_by) VALUES (?,?,?,?,?,?)", (day.isoformat(), int(bool(
-                    payload["working"])), str(payload.get("note", ""))[:200], "province",
-                    to_iso(now), "province"))
-    elif kind == "working_hours":
-        parse_working_hours(payload["text"])  # refuse nonsense before storing it
-        settings.put(db, "province.working_hours", payload["text"])
-    elif kind == "process":
-        steps = [Step(str(s[0])[:200], s[1], int(s[2])) for s in payload["steps"]]
-        process_store.replace(db, payload["procedure_code"], steps, to_iso(now))
-        db.conn.execute("UPDATE procedures SET supplement_model = ?, payment_pauses = ?"
-                        " WHERE code = ?", (payload.get("supplement_model", "restart"),
-                                            int(bool(payload.get("payment_pauses"))),
-                                            payload["procedure_code"]))
+    handler = FEED_HANDLERS.get(item["kind"])
     # Unknown kinds come from a newer hub: skipped (and audited) rather than blocking the feed.
-    audit.append(db, at=to_iso(now), actor="province", action=f"feed.{kind}",
+    if handler is not None:
+        handler(db, item, now)
+    audit.append(db, at=to_iso(now), actor="province", action=f"feed.{item['kind']}",
                  obj=str(item["seq"]))
 
 
