@@ -23,10 +23,18 @@ def _cfg(ctx, **overrides):
 
 
 def _store(cfg):
-    from sync.hub.store import HubStore
+    from sync.hub.store import open_store
 
     cfg.home.mkdir(parents=True, exist_ok=True)
-    return HubStore(cfg.db_path)
+    try:
+        return open_store(cfg)
+    except Exception as exc:  # an unreachable PostgreSQL: say so, not a traceback
+        if not cfg.database_url:
+            raise
+        from sync.hub.db import redact
+
+        raise click.ClickException(f"cannot open the hub database {redact(cfg.database_url)}"
+                                   f": {exc}") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -51,10 +59,13 @@ def serve(ctx, host, port):
 
     cfg = _cfg(ctx, host=host, port=port)
     cfg.home.mkdir(parents=True, exist_ok=True)
-    try:
-        lock = HomeLock(cfg.lock_path).acquire()
-    except HomeLocked:
-        raise click.ClickException(f"another sync-hub is already serving {cfg.home}") from None
+    lock = None
+    if not cfg.database_url:  # one process per SQLite file; PostgreSQL takes several
+        try:
+            lock = HomeLock(cfg.lock_path).acquire()
+        except HomeLocked:
+            raise click.ClickException(f"another sync-hub is already serving {cfg.home}"
+                                       ) from None
     # 0.0.0.0 listens on every address of this PC; say so instead of printing it
     shown = "<this-server's-address>" if cfg.host in ("0.0.0.0", "::") else cfg.host
     try:
@@ -62,7 +73,30 @@ def serve(ctx, host, port):
                       ident="sync-hub", banner=[f"Sync hub {__version__} ({cfg.hub_id}) serving "
                                                 f"{cfg.home} at http://{shown}:{cfg.port}/"])
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()
+
+
+@cli.command()
+@click.pass_context
+def migrate(ctx):
+    """Create or update the hub's database schema (and the hub's keys); safe to repeat.
+
+    Run it once before starting several ``serve`` processes on one PostgreSQL database.
+    """
+    from edge_node.web.app import read_secret_key
+    from sync.protocol import load_or_create_identity
+
+    cfg = _cfg(ctx)
+    store = _store(cfg)
+    try:
+        version = store.schema_version()
+        backend = store.dialect
+    finally:
+        store.close()
+    load_or_create_identity(cfg.home / "keys")
+    read_secret_key(cfg)
+    click.echo(f"Hub database ({backend}) at schema version {version}.")
 
 
 @cli.command("enroll-code")
@@ -287,4 +321,9 @@ def catalog_import(ctx, file):
 
 
 def main():
-    cli(prog_name="sync-hub")
+    from sync.hub.db import close_pools
+
+    try:
+        cli(prog_name="sync-hub")
+    finally:
+        close_pools()

@@ -16,7 +16,7 @@ from edge_node.web.auth import client_ip, roles
 from edge_node.web.errors import api_error
 from sync import protocol
 from sync.hub import service
-from sync.hub.store import HubStore
+from sync.hub.store import HubStore, open_store
 
 api = Blueprint("hubapi", __name__, url_prefix="/api/v1")
 pages = Blueprint("hub", __name__)
@@ -26,7 +26,7 @@ OCTET = "application/octet-stream"
 
 def store() -> HubStore:
     if "hub_store" not in g:
-        g.hub_store = HubStore(current_app.config["EDGE"].db_path)
+        g.hub_store = open_store(current_app.config["EDGE"], migrate=False)
     return g.hub_store
 
 
@@ -37,7 +37,7 @@ def _identity() -> protocol.Identity:
 def create_hub_app(cfg) -> Flask:
     """Create the hub app for one hub home (keys, database, secret key)."""
     cfg.home.mkdir(parents=True, exist_ok=True)
-    HubStore(cfg.db_path).close()  # migrate once
+    open_store(cfg).close()  # migrate once
     here = Path(__file__).resolve().parent
     node_pkg = here.parents[1] / "edge_node"
     static = node_pkg.parent / "static"
@@ -57,12 +57,18 @@ def create_hub_app(cfg) -> Flask:
     app.json.ensure_ascii = False
     filters.register(app)
 
+    @app.before_request
+    def _hub_db():
+        # accounts and sessions (edge_node.web.auth, via get_db) live in the hub's database,
+        # whichever engine it is: hand them the request's store connection
+        g.db = store().db
+
     @app.teardown_appcontext
     def _close(exc):
-        for key in ("hub_store", "db"):
-            item = g.pop(key, None)
-            if item is not None:
-                (item.close() if key == "hub_store" else item.conn.close())
+        g.pop("db", None)
+        hub_store = g.pop("hub_store", None)
+        if hub_store is not None:
+            hub_store.close()
 
     @app.context_processor
     def _inject():
@@ -84,13 +90,18 @@ def _envelope_error(exc: service.HubError):
 
 @pages.route("/healthz")
 def healthz():
+    cfg = current_app.config["EDGE"]
+    database = {"backend": "postgresql" if cfg.database_url else "sqlite", "reachable": False,
+                "schema_version": None}
     try:
-        store().db.conn.execute("SELECT count(*) FROM nodes").fetchone()
+        database.update(store().health())
         state = "ok"
+        if database["schema_version"] != database["expected_version"]:
+            state = "error: schema_version"  # a process older or newer than the database
     except Exception as exc:  # the answer must come even when the database is broken
         state = f"error: {exc.__class__.__name__}"
     return jsonify({"status": "ok" if state == "ok" else "degraded", "version": __version__,
-                    "db": state, "hub_id": current_app.config["EDGE"].hub_id}), (
+                    "db": state, "database": database, "hub_id": cfg.hub_id}), (
         200 if state == "ok" else 503)
 
 

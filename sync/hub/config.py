@@ -7,6 +7,13 @@ from edge_node.config import Config, Option, _positive, load_config
 HOME_ENV = "SYNC_HUB_HOME"
 DEFAULT_HOME = "hub-home"
 
+def _database_url(v: str) -> str | None:
+    from sync.hub.db import is_postgres_url
+
+    return None if not v or is_postgres_url(v) else \
+        "must be empty (the home's SQLite file) or a postgresql://user@host:port/db URL"
+
+
 OPTIONS: tuple[Option, ...] = (
     Option("host", str, "127.0.0.1", "SYNC_HUB_HOST", "Address to listen on."),
     Option("port", int, 8090, "SYNC_HUB_PORT", "TCP port of the hub."),
@@ -29,6 +36,11 @@ OPTIONS: tuple[Option, ...] = (
            "How long an account stays locked after too many failed logins."),
     Option("api_token_hours", int, 12, "SYNC_HUB_API_TOKEN_HOURS", "Lifetime of an API token."),
     Option("log_level", str, "INFO", "SYNC_HUB_LOG_LEVEL", "Logging level."),
+    Option("database_url", str, "", "SYNC_HUB_DATABASE_URL",
+           "PostgreSQL database of the hub (postgresql://user@host:5432/hub; the password "
+           "may come from ~/.pgpass or PGPASSWORD). Empty: the SQLite file hub.db in the "
+           "home. Several `sync-hub serve` processes may share one PostgreSQL database.",
+           _database_url),
 )
 
 

@@ -31,6 +31,15 @@ _OPEN = ", ".join(f"'{s}'" for s in OPEN_STATES)
 SKEW_MARGIN = timedelta(days=1)
 
 
+def _fields_sql(dialect: str) -> str:
+    """The event fields as one JSON array text (SQLite's multi-path json_extract)."""
+    if dialect == "sqlite":
+        return f"json_extract(payload, {_PATHS})"
+    paths = [p.strip().strip("'")[2:].split(".") for p in _PATHS.split(", ")]
+    return ("json_build_array(" + ", ".join(
+        "payload::json #> '{" + ",".join(p) + "}'" for p in paths) + ")::text")
+
+
 class UnknownCommune(LookupError):
     """No node is enrolled for that commune code."""
 
@@ -93,7 +102,7 @@ def load_facts(store: HubStore, period: reports.Period, node_ids: list[str]
         [*node_ids, t1, t0, to_iso(period.start_at - SKEW_MARGIN)])}
     grouped: dict[str, list[tuple]] = {}
     rows = store.db.conn.execute(
-        f"SELECT node_id, seq, at, json_extract(payload, {_PATHS}) FROM hub_events"
+        f"SELECT node_id, seq, at, {_fields_sql(store.dialect)} FROM hub_events"
         f" WHERE node_id IN ({marks}) AND kind = 'dossier.event' AND at < ?",
         [*node_ids, t1])
     for node_id, seq, at, fields in rows:

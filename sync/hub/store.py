@@ -1,19 +1,28 @@
-"""The hub's storage behind one small interface (SQLite now; PostgreSQL can follow).
+"""The hub's storage behind one interface, on SQLite (a file) or PostgreSQL (a URL).
 
-Every method that changes state runs in one ``BEGIN IMMEDIATE`` transaction,
-so a batch is applied whole or not at all, and its ``(node_id, seq)`` rows
-are unique: applying the same events twice is impossible by construction.
+Every method that changes state runs in one transaction (:meth:`HubStore.tx`), so a
+batch is applied whole or not at all, and its ``(node_id, seq)`` rows are unique:
+applying the same events twice is impossible by construction. On SQLite the transaction
+is ``BEGIN IMMEDIATE`` (one writer at a time); on PostgreSQL several hub processes write
+at once, and :meth:`HubStore.lock` serialises what must be (one node's batches, the
+enrollments, the catalog numbers). Dialect differences live in :mod:`sync.hub.db`;
+docs/hub.md says how to write a new method.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import sqlite_utils
 
-from edge_node.store.db import open_db, write_tx
+from edge_node.domain.clock import now_utc, to_iso
+from edge_node.store.db import connect, open_db, schema_version, write_tx
+from sync.hub import db as hubdb
 from sync.hub.migrations import HUB_MIGRATIONS
 from sync.protocol import GENESIS_HASH
 
@@ -60,6 +69,17 @@ class ApplyResult:
     conflicts: int = 0
 
 
+def sqlite_migrations() -> list[tuple[int, list[str]]]:
+    """The hub's migrations with each statement in its SQLite form."""
+    return [(n, hubdb.statements_for(stmts, hubdb.SQLITE)) for n, stmts in HUB_MIGRATIONS]
+
+
+def open_store(cfg, *, migrate: bool = True) -> HubStore:
+    """The store of a hub config: ``database_url`` when set, else the home's SQLite file."""
+    return HubStore(cfg.database_url or cfg.db_path, migrate=migrate,
+                    pool_size=cfg.threads + 2)
+
+
 def code_hash(code: str) -> str:
     return hashlib.sha256(code.strip().upper().encode()).hexdigest()
 
@@ -67,11 +87,84 @@ def code_hash(code: str) -> str:
 class HubStore:
     """Nodes, enrollment codes, applied events, dossier projection and per-node feeds."""
 
-    def __init__(self, path):
-        self.db: sqlite_utils.Database = open_db(path, HUB_MIGRATIONS)
+    def __init__(self, target, *, migrate: bool = True, pool_size: int = 10):
+        """Open the hub database: a SQLite file path, or a ``postgresql://`` URL.
+
+        :param migrate: bring the schema up to date first (the web app does it once at
+            start, then opens one store per request without it).
+        :param pool_size: most PostgreSQL connections this process keeps.
+        """
+        self.db: sqlite_utils.Database | hubdb.PgDatabase
+        if hubdb.is_postgres_url(target):
+            self.dialect = hubdb.POSTGRESQL
+            self.db = hubdb.PgDatabase(target, pool_size)
+            if migrate:
+                hubdb.pg_migrate(self.db, HUB_MIGRATIONS, to_iso(now_utc()))
+        else:
+            self.dialect = hubdb.SQLITE
+            self.db = (open_db(target, sqlite_migrations()) if migrate else connect(target))
 
     def close(self) -> None:
         self.db.conn.close()
+
+    # -- the adapter every method uses (portable SQL with ? placeholders) ----------------
+
+    def execute(self, sql: str, params=()):
+        """Run one statement; returns a cursor (``fetchone``, ``fetchall``, ``rowcount``)."""
+        return self.db.conn.execute(sql, params)
+
+    def query(self, sql: str, params=()) -> list[dict]:
+        """Rows of a query as dicts."""
+        return list(self.db.query(sql, params))
+
+    @contextmanager
+    def tx(self) -> Iterator[HubStore]:
+        """One write transaction: ``BEGIN IMMEDIATE`` on SQLite, READ COMMITTED on
+        PostgreSQL (take :meth:`lock` first for anything read-then-written)."""
+        if self.dialect == hubdb.SQLITE:
+            with write_tx(self.db):
+                yield self
+        else:
+            with hubdb.pg_tx(self.db):
+                yield self
+
+    def lock(self, key: str) -> None:
+        """Serialise transactions on *key* until commit (e.g. ``"node:03325-1"``).
+
+        A no-op on SQLite, whose write transaction already excludes every other writer;
+        a transaction-scoped advisory lock on PostgreSQL.
+        """
+        if self.dialect == hubdb.POSTGRESQL:
+            self.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (key,))
+
+    def _retrying(self, fn, attempts: int = 5):
+        """Run ``fn()`` (one whole transaction) again when PostgreSQL picked it as a
+        deadlock victim or refused it for a serialisation conflict."""
+        if self.dialect == hubdb.SQLITE:
+            return fn()
+        from psycopg import errors
+
+        for attempt in range(attempts):
+            try:
+                return fn()
+            except (errors.DeadlockDetected, errors.SerializationFailure):
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+
+    def schema_version(self) -> int:
+        if self.dialect == hubdb.SQLITE:
+            return schema_version(self.db)
+        return hubdb.pg_schema_version(self.db)
+
+    def health(self) -> dict:
+        """``{backend, reachable, schema_version, expected_version}`` for ``/healthz``."""
+        out = {"backend": self.dialect, "reachable": False, "schema_version": None,
+               "expected_version": HUB_MIGRATIONS[-1][0]}
+        self.execute("SELECT count(*) FROM nodes").fetchone()
+        out["reachable"] = True
+        out["schema_version"] = self.schema_version()
+        return out
 
     # -- nodes and enrollment ------------------------------------------------------------
 
@@ -90,7 +183,7 @@ class HubStore:
 
     def add_enroll_code(self, code: str, commune_code: str, agency_id: str, created_at: str,
                         expires_at: str) -> None:
-        with write_tx(self.db):
+        with self.tx():
             self.db.conn.execute(
                 "INSERT INTO enroll_codes (code_hash, commune_code, agency_id, created_at,"
                 " expires_at) VALUES (?,?,?,?,?)",
@@ -98,7 +191,9 @@ class HubStore:
 
     def enroll(self, code: str, now: str, make_node) -> dict:
         """Use a one-time code and create the node ``make_node(code_row)`` returns."""
-        with write_tx(self.db):
+        with self.tx():
+            # one enrollment at a time: a code is used once, node numbers never collide
+            self.lock("enroll")
             rows = list(self.db.query("SELECT * FROM enroll_codes WHERE code_hash = ?",
                                       [code_hash(code)]))
             if not rows:
@@ -121,19 +216,19 @@ class HubStore:
                                     (commune_code,)).fetchone()[0]
 
     def revoke(self, node_id: str, now: str) -> bool:
-        with write_tx(self.db):
+        with self.tx():
             cur = self.db.conn.execute(
                 "UPDATE nodes SET revoked_at = ? WHERE node_id = ? AND revoked_at IS NULL",
                 (now, node_id))
             return cur.rowcount == 1
 
     def seen(self, node_id: str, now: str, error: str = "") -> None:
-        with write_tx(self.db):
+        with self.tx():
             self.db.conn.execute("UPDATE nodes SET last_seen_at = ?, last_error = ?"
                                  " WHERE node_id = ?", (now, error, node_id))
 
     def log_rejection(self, now: str, node_id: str, code: str, message: str, remote: str) -> None:
-        with write_tx(self.db):
+        with self.tx():
             self.db.conn.execute(
                 "INSERT INTO rejections (at, node_id, code, message, remote) VALUES (?,?,?,?,?)",
                 (now, node_id[:64], code, message[:500], remote[:64]))
@@ -158,8 +253,16 @@ class HubStore:
 
     def apply_batch(self, node_id: str, header: dict, records: list[dict], digest: str,
                     now: str) -> ApplyResult:
-        """Apply a verified batch exactly once, in order, in one transaction."""
-        with write_tx(self.db):
+        """Apply a verified batch exactly once, in order, in one transaction.
+
+        One node's batches are applied one at a time (a lock on the node, taken before
+        its ``acked_seq`` is read); batches of different nodes apply side by side.
+        """
+        return self._retrying(lambda: self._apply_batch(node_id, header, records, digest, now))
+
+    def _apply_batch(self, node_id, header, records, digest, now) -> ApplyResult:
+        with self.tx():
+            self.lock(f"node:{node_id}")
             node = self.node(node_id)
             acked = node["acked_seq"]
             chain = node["last_digest"] or GENESIS_HASH
@@ -245,10 +348,19 @@ class HubStore:
                                  (node["node_id"], code))
         data = json.loads(row[1]) if row else {}
         data.update(changes)
+        owned = self._upsert_dossier(node, code, data, now)
+        if not owned:
+            # another node's process created this code a moment ago (seen only now)
+            self._conflict(node["node_id"], seq, "second_owner", {"code": code}, now)
+            return 1
+        return 0
+
+    def _upsert_dossier(self, node: dict, code: str, data: dict, now: str) -> bool:
+        """Write the projection row; False when another node owns the code."""
         fields = {k: data.get(k) for k in ("status", "dvcqg_status", "procedure_code",
                                            "procedure_name", "applicant_name", "received_at",
                                            "due_at", "completed_at")}
-        self.db.conn.execute(
+        cur = self.db.conn.execute(
             "INSERT INTO hub_dossiers (code, node_id, commune_code, status, dvcqg_status,"
             " procedure_code, procedure_name, applicant_name, received_at, due_at, completed_at,"
             " updated_at, data) VALUES (:code, :node, :commune, :status, :dvcqg_status,"
@@ -257,13 +369,13 @@ class HubStore:
             " dvcqg_status=:dvcqg_status, procedure_code=:procedure_code,"
             " procedure_name=:procedure_name, applicant_name=:applicant_name,"
             " received_at=:received_at, due_at=:due_at, completed_at=:completed_at,"
-            " updated_at=:now, data=:data",
+            " updated_at=:now, data=:data WHERE hub_dossiers.node_id = :node",
             {**{k: (v if v is not None else ("" if k in ("status", "procedure_code",
                                                        "procedure_name", "applicant_name")
                                            else None)) for k, v in fields.items()},
              "code": code, "node": node["node_id"], "commune": node["commune_code"],
              "now": now, "data": json.dumps(data, ensure_ascii=False, sort_keys=True)})
-        return 0
+        return cur.rowcount == 1
 
     def _conflict(self, node_id: str, seq: int, kind: str, detail: dict, now: str) -> None:
         self.db.conn.execute(
@@ -299,12 +411,12 @@ class HubStore:
             yield r["at"], r["event_id"], r["kind"], json.loads(r["payload"])
 
     def save_reconcile(self, node_id: str, result: dict, now: str) -> None:
-        with write_tx(self.db):
+        with self.tx():
             self.db.conn.execute("UPDATE nodes SET reconcile = ?, reconciled_at = ? WHERE"
                                  " node_id = ?", (json.dumps(result), now, node_id))
 
     def save_skew(self, node_id: str, seconds: int) -> None:
-        with write_tx(self.db):
+        with self.tx():
             self.db.conn.execute("UPDATE nodes SET clock_skew_seconds = ? WHERE node_id = ?",
                                  (seconds, node_id))
 
@@ -313,7 +425,7 @@ class HubStore:
     def publish(self, kind: str, payload: dict, now: str, node_ids: list[str] | None = None
                 ) -> int:
         """Append an item to the feed of each node (all live nodes by default)."""
-        with write_tx(self.db):
+        with self.tx():
             return self._publish(kind, payload, now, node_ids)
 
     def _publish(self, kind, payload, now, node_ids) -> int:
@@ -322,10 +434,16 @@ class HubStore:
                 "SELECT node_id FROM nodes WHERE revoked_at IS NULL")]
         text = json.dumps(payload, ensure_ascii=False, sort_keys=True)
         for node_id in node_ids:
-            seq = self.db.conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM feed WHERE"
-                                       " node_id = ?", (node_id,)).fetchone()[0]
-            self.db.conn.execute("INSERT INTO feed (node_id, seq, kind, payload, created_at)"
-                                 " VALUES (?,?,?,?,?)", (node_id, seq, kind, text, now))
+            # The next number of this node's feed, race-free without a lock: a concurrent
+            # publisher's uncommitted item with the same number makes this insert wait;
+            # once it commits we do nothing and take the number after it. So an item
+            # never becomes visible after a higher-numbered one was read by the node.
+            while self.db.conn.execute(
+                    "INSERT INTO feed (node_id, seq, kind, payload, created_at)"
+                    " SELECT ?, coalesce(max(seq), 0) + 1, ?, ?, ? FROM feed WHERE node_id = ?"
+                    " ON CONFLICT (node_id, seq) DO NOTHING",
+                    (node_id, kind, text, now, node_id)).rowcount != 1:
+                pass
         return len(node_ids)
 
     def feed_since(self, node_id: str, since: int, limit: int) -> list[dict]:
@@ -339,13 +457,15 @@ class HubStore:
                                     (node_id, since)).fetchone()[0]
 
     def mark_feed_read(self, node_id: str, seq: int) -> None:
-        with write_tx(self.db):
-            self.db.conn.execute("UPDATE nodes SET feed_acked = max(feed_acked, ?)"
-                                 " WHERE node_id = ?", (seq, node_id))
+        with self.tx():
+            self.db.conn.execute("UPDATE nodes SET feed_acked = CASE WHEN feed_acked > ? THEN"
+                                 " feed_acked ELSE ? END WHERE node_id = ?",
+                                 (seq, seq, node_id))
 
     def add_catalog(self, label: str, procedures: list[dict], now: str) -> int:
         """Store a catalog version and put it in every live node's feed."""
-        with write_tx(self.db):
+        with self.tx():
+            self.lock("hub_catalog")
             version = self.db.conn.execute("SELECT coalesce(max(version), 0) + 1 FROM"
                                            " hub_catalog").fetchone()[0]
             payload = {"format": "edge-node-catalog/1", "version": f"hub-{version}",
