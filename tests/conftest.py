@@ -99,3 +99,50 @@ def valid_dossier(**changes) -> dict:
     }
     body.update(changes)
     return body
+
+
+# ------------------------------------------------------------------ the hub's two backends
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url():
+    """A PostgreSQL server for the hub tests: ``EDGE_TEST_PG_URL`` (CI starts one), else a
+    throwaway server of this test session (Debian's packages)."""
+    import os
+
+    from tests import pg_server
+
+    url = os.environ.get("EDGE_TEST_PG_URL")
+    if url:
+        yield url
+        return
+    if pg_server.bin_dir() is None:
+        pytest.skip("no PostgreSQL server binaries (apt-get install postgresql) and no "
+                    "EDGE_TEST_PG_URL: the PostgreSQL half of the hub tests cannot run")
+    server = pg_server.PgServer().start()
+    try:
+        yield server.url()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def hub_backend(request, monkeypatch):
+    """Run a hub test once on the SQLite file and once on a fresh PostgreSQL database;
+    every :class:`~tests.integration.sync_helpers.Hub` made in the test uses it."""
+    from sync.hub.db import close_pools
+    from tests import pg_server
+    from tests.integration import sync_helpers
+
+    if request.param == "sqlite":
+        monkeypatch.setattr(sync_helpers, "HUB_DATABASE_URL", "")
+        yield ""
+        return
+    admin = request.getfixturevalue("pg_admin_url")
+    url = pg_server.create_database(admin)
+    monkeypatch.setattr(sync_helpers, "HUB_DATABASE_URL", url)
+    try:
+        yield url
+    finally:
+        close_pools()
+        pg_server.drop_database(admin, url)

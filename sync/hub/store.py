@@ -425,15 +425,18 @@ class HubStore:
     def publish(self, kind: str, payload: dict, now: str, node_ids: list[str] | None = None
                 ) -> int:
         """Append an item to the feed of each node (all live nodes by default)."""
-        with self.tx():
-            return self._publish(kind, payload, now, node_ids)
+        def run():
+            with self.tx():
+                return self._publish(kind, payload, now, node_ids)
+        return self._retrying(run)
 
     def _publish(self, kind, payload, now, node_ids) -> int:
         if node_ids is None:
             node_ids = [r[0] for r in self.db.conn.execute(
                 "SELECT node_id FROM nodes WHERE revoked_at IS NULL")]
         text = json.dumps(payload, ensure_ascii=False, sort_keys=True)
-        for node_id in node_ids:
+        # always in the same order, so two publishers never wait on each other in a circle
+        for node_id in sorted(node_ids):
             # The next number of this node's feed, race-free without a lock: a concurrent
             # publisher's uncommitted item with the same number makes this insert wait;
             # once it commits we do nothing and take the number after it. So an item
@@ -464,6 +467,9 @@ class HubStore:
 
     def add_catalog(self, label: str, procedures: list[dict], now: str) -> int:
         """Store a catalog version and put it in every live node's feed."""
+        return self._retrying(lambda: self._add_catalog(label, procedures, now))
+
+    def _add_catalog(self, label: str, procedures: list[dict], now: str) -> int:
         with self.tx():
             self.lock("hub_catalog")
             version = self.db.conn.execute("SELECT coalesce(max(version), 0) + 1 FROM"

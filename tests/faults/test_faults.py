@@ -22,6 +22,8 @@ from edge_node.store.db import write_tx
 from tests.faults.proxy import FaultProxy
 from tests.integration.sync_helpers import ENV, linked_node
 
+pytestmark = pytest.mark.usefixtures("hub_backend")
+
 
 @pytest.fixture
 def linked(tmp_path, cfg, db):
@@ -42,21 +44,17 @@ def assert_converged(hub, cfg, db):
     assert status["pending_events"] == 0, status
     total = db.conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
     assert db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    con = sqlite3.connect(hub.home / "hub.db")
-    try:
-        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        node_id = sync_service.enrolled(db)["node_id"]
-        seqs = [r[0] for r in con.execute("SELECT seq FROM hub_events WHERE node_id = ?"
-                                          " ORDER BY seq", (node_id,))]
-        assert seqs == list(range(1, total + 1))
-        ids = {r[0] for r in con.execute("SELECT event_id FROM hub_events")}
-        mine = {r[0] for r in db.conn.execute("SELECT event_id FROM outbox")}
-        assert ids == mine
-        codes = {r[0] for r in db.conn.execute("SELECT code FROM dossiers")}
-        hub_codes = {r[0] for r in con.execute("SELECT code FROM hub_dossiers")}
-        assert hub_codes == codes
-    finally:
-        con.close()
+    assert hub.intact()
+    node_id = sync_service.enrolled(db)["node_id"]
+    seqs = [r[0] for r in hub.sql("SELECT seq FROM hub_events WHERE node_id = ? ORDER BY seq",
+                                  (node_id,))]
+    assert seqs == list(range(1, total + 1))
+    ids = {r[0] for r in hub.sql("SELECT event_id FROM hub_events")}
+    mine = {r[0] for r in db.conn.execute("SELECT event_id FROM outbox")}
+    assert ids == mine
+    codes = {r[0] for r in db.conn.execute("SELECT code FROM dossiers")}
+    hub_codes = {r[0] for r in hub.sql("SELECT code FROM hub_dossiers")}
+    assert hub_codes == codes
     assert sync_service.reconcile(db, cfg, now_fn=now_utc)["match"]
 
 
@@ -134,21 +132,13 @@ def test_hub_restored_from_an_older_backup_gets_what_it_lost(linked, cfg, db, tm
     assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None
     hub.stop()
     backup = tmp_path / "hub-backup.db"
-    src = sqlite3.connect(hub.home / "hub.db")
-    dst = sqlite3.connect(backup)
-    src.backup(dst)
-    src.close()
-    dst.close()
+    hub.backup(backup)
     hub.start()
     for _ in range(15):
         world.receive()
     assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None
     hub.stop()
-    for suffix in ("", "-wal", "-shm"):
-        path = hub.home / f"hub.db{suffix}"
-        if path.exists():
-            path.unlink()
-    backup.rename(hub.home / "hub.db")  # the province restores yesterday's backup
+    hub.restore(backup)  # the province restores yesterday's backup
     hub.start()
     world.receive()
     assert_converged(hub, cfg, db)
@@ -192,14 +182,9 @@ def test_a_node_restored_from_an_old_copy_is_stopped_loudly_not_silently_dropped
     waiting = {r[0] for r in db.conn.execute(
         "SELECT event_id FROM outbox WHERE acked_at IS NULL")}
     assert len(new_codes) == 3 and len(waiting) >= 3
-    con = sqlite3.connect(hub.home / "hub.db")
-    try:
-        held = {r[0] for r in con.execute("SELECT event_id FROM hub_events")}
-        assert not waiting & held  # refused, not half-applied
-        assert con.execute("SELECT count(*) FROM rejections WHERE code = 'seq_reused'"
-                           ).fetchone()[0] >= 1
-    finally:
-        con.close()
+    held = {r[0] for r in hub.sql("SELECT event_id FROM hub_events")}
+    assert not waiting & held  # refused, not half-applied
+    assert hub.sql("SELECT count(*) FROM rejections WHERE code = 'seq_reused'")[0][0] >= 1
 
 
 def test_a_hub_restored_from_backup_resends_its_feed(linked, cfg, db, tmp_path):
@@ -211,19 +196,14 @@ def test_a_hub_restored_from_backup_resends_its_feed(linked, cfg, db, tmp_path):
     hub, _ = linked
     hub.stop()
     backup = tmp_path / "hub.bak"  # yesterday's backup, before the two overrides
-    src, dst = sqlite3.connect(hub.home / "hub.db"), sqlite3.connect(backup)
-    src.backup(dst)
-    src.close()
-    dst.close()
+    hub.backup(backup)
     hub.start()
     for day in ("2026-12-14", "2026-12-15"):
         assert hub_cli(hub.home, "calendar", "override", day, "--off", "--note",
                        "QĐ 1").returncode == 0
     assert sync_service.sync_once(db, cfg, now_fn=now_utc).pulled_items == 2
     hub.stop()
-    for suffix in ("", "-wal", "-shm"):
-        (hub.home / f"hub.db{suffix}").unlink(missing_ok=True)
-    backup.rename(hub.home / "hub.db")
+    hub.restore(backup)
     hub.start()
     # the restored hub has no item 1 or 2; the new ones take numbers 1, 2, 3 again
     for day in ("2026-12-16", "2026-12-17", "2026-12-18"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -12,10 +13,14 @@ from pathlib import Path
 import requests
 
 from tests.integration.test_cli import free_port
+from tests.pg_server import bin_dir as pg_bin
 
 ENV = {k: v for k, v in os.environ.items()
        if not k.startswith(("EDGE_NODE_", "SYNC_HUB_"))}
 ADMIN_PASSWORD = "mat-khau-tinh-123"
+# The database every new Hub uses: "" for the home's SQLite file, or a PostgreSQL URL
+# (set per test by the ``hub_backend`` fixture in tests/conftest.py).
+HUB_DATABASE_URL = ""
 
 
 def hub_cli(home: Path, *args, **kwargs):
@@ -27,11 +32,16 @@ def hub_cli(home: Path, *args, **kwargs):
 class Hub:
     """A ``sync-hub serve`` process that can be stopped and started again."""
 
-    def __init__(self, home: Path):
+    def __init__(self, home: Path, database_url: str | None = None):
         self.home = home
+        self.database_url = HUB_DATABASE_URL if database_url is None else database_url
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = None
+        if self.database_url:
+            home.mkdir(parents=True, exist_ok=True)
+            (home / "config.toml").write_text(f'database_url = "{self.database_url}"\n',
+                                              encoding="utf-8")
         added = hub_cli(home, "user", "add", "tinh", "--role", "admin", "--password-stdin",
                         input=ADMIN_PASSWORD + "\n")
         assert added.returncode == 0, added.stderr
@@ -58,6 +68,52 @@ class Hub:
         if self.proc:
             self.proc.stderr.close()
         self.proc = None
+
+    def sql(self, query: str, params=()) -> list[tuple]:
+        """Rows of a query on the hub's database, whichever engine it is."""
+        from sync.hub.store import HubStore
+
+        store = HubStore(self.database_url or self.home / "hub.db", migrate=False)
+        try:
+            return [tuple(r) for r in store.execute(query, params).fetchall()]
+        finally:
+            store.close()
+
+    def intact(self) -> bool:
+        """SQLite's integrity check, or PostgreSQL's amcheck-free equivalent: every table
+        readable and every (node_id, seq) unique (the primary key holds)."""
+        if not self.database_url:
+            return self.sql("PRAGMA integrity_check") == [("ok",)]
+        return self.sql("SELECT count(*) FROM (SELECT node_id, seq FROM hub_events"
+                        " GROUP BY node_id, seq HAVING count(*) > 1) d") == [(0,)]
+
+    def backup(self, path: Path) -> None:
+        """What the province's backup does: a SQLite copy, or ``pg_dump -Fc``."""
+        if not self.database_url:
+            src, dst = sqlite3.connect(self.home / "hub.db"), sqlite3.connect(path)
+            src.backup(dst)
+            src.close()
+            dst.close()
+            return
+        out = subprocess.run([str(pg_bin() / "pg_dump"), "-Fc", "-f", str(path),
+                              "-d", self.database_url], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+
+    def restore(self, path: Path) -> None:
+        """Put a backup back (the hub stopped): the SQLite file, or ``pg_restore --clean``."""
+        assert self.proc is None
+        if not self.database_url:
+            for suffix in ("", "-wal", "-shm"):
+                (self.home / f"hub.db{suffix}").unlink(missing_ok=True)
+            path.rename(self.home / "hub.db")
+            return
+        from sync.hub.db import close_pools
+
+        close_pools()  # this test process's own connections, if any
+        out = subprocess.run([str(pg_bin() / "pg_restore"), "--clean", "--if-exists",
+                              "--single-transaction", "-d", self.database_url, str(path)],
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
 
     def enroll_code(self, commune: str = "03325", agency: str = "") -> str:
         args = ["enroll-code", "--commune", commune] + (["--agency-id", agency] if agency else [])

@@ -329,6 +329,7 @@ def hub(tmp_path):
     h.stop()
 
 
+@pytest.mark.usefixtures("hub_backend")
 def test_the_hub_and_the_node_agree_for_the_same_commune(hub, cfg, app, march):
     world, _ = march
     hub.start()

@@ -12,6 +12,8 @@ from sync import protocol
 from tests.integration.lifecycle_helpers import World, vn
 from tests.integration.sync_helpers import Hub, hub_cli, node_cli
 
+pytestmark = pytest.mark.usefixtures("hub_backend")
+
 
 @pytest.fixture
 def hub(tmp_path):
@@ -144,13 +146,8 @@ def test_reconciliation_says_khop_on_both_sides(hub, cfg, db, app):
     body = client.get("/api/v1/sync/reconcile", headers=api_token(client, "canbo")).get_json()
     assert body["match"] is True
     # a day the hub lacks is named
-    import sqlite3
-
     hub.stop()
-    con = sqlite3.connect(hub.home / "hub.db")
-    con.execute("DELETE FROM hub_events WHERE at LIKE '2026-12-08%'")
-    con.commit()
-    con.close()
+    hub.sql("DELETE FROM hub_events WHERE at LIKE '2026-12-08%'")
     hub.start()
     result = sync_service.reconcile(db, cfg, now_fn=now_utc)
     assert not result["match"]

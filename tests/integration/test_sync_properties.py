@@ -13,7 +13,7 @@ from sync.hub.store import HubStore
 NOW = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
 
 
-def test_any_delivery_schedule_converges(tmp_path_factory):
+def test_any_delivery_schedule_converges(tmp_path_factory, hub_backend):
     hub_identity = protocol.generate_identity()
     node_identity = protocol.generate_identity()
     counter = iter(range(10**6))
@@ -23,7 +23,8 @@ def test_any_delivery_schedule_converges(tmp_path_factory):
            st.lists(st.tuples(st.sampled_from(["send", "dup", "drop"]), st.integers(0, 20)),
                     max_size=25))
     def run(sizes, schedule):
-        store = HubStore(tmp_path_factory.getbasetemp() / f"hub-{next(counter)}.db")
+        # a new SQLite file per example; on PostgreSQL one database, a new node per example
+        store = HubStore(hub_backend or tmp_path_factory.getbasetemp() / f"hub-{next(counter)}.db")
         try:
             code, _ = service.new_enroll_code(store, commune_code="03325", agency_id="",
                                               now=NOW, hours=1)
@@ -63,9 +64,9 @@ def test_any_delivery_schedule_converges(tmp_path_factory):
             # the node's retries: everything again, in order
             for env in batches:
                 deliver(env)
-            rows = store.db.conn.execute(
-                "SELECT seq, event_id FROM hub_events ORDER BY seq").fetchall()
-            assert rows == [(s, f"e{s}") for s in range(1, total + 1)]
+            rows = store.execute("SELECT seq, event_id FROM hub_events WHERE node_id = ?"
+                                 " ORDER BY seq", (node_id,)).fetchall()
+            assert [tuple(r) for r in rows] == [(s, f"e{s}") for s in range(1, total + 1)]
             assert store.node(node_id)["acked_seq"] == total
         finally:
             store.close()

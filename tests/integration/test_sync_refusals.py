@@ -11,6 +11,8 @@ from edge_node.services import sync as sync_service
 from sync import protocol
 from tests.integration.sync_helpers import hub_cli, linked_node, node_cli
 
+pytestmark = pytest.mark.usefixtures("hub_backend")
+
 
 @pytest.fixture
 def linked(tmp_path, cfg, db):

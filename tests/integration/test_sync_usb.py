@@ -2,8 +2,12 @@
 
 import json
 
+import pytest
+
 from tests.integration.lifecycle_helpers import World, vn
 from tests.integration.sync_helpers import Hub, hub_cli, node_cli
+
+pytestmark = pytest.mark.usefixtures("hub_backend")
 
 
 def test_usb_round_trip_with_the_link_off(tmp_path, cfg, db):
