@@ -1,6 +1,13 @@
-"""Hub schema. Accounts, sessions and the audit chain are the node's own tables."""
+"""Hub schema, for SQLite and PostgreSQL from this one list.
+
+Accounts, sessions and the audit chain are the node's own tables. Statements are written
+for SQLite in portable SQL; :func:`sync.hub.db.translate` adapts them for PostgreSQL
+(``INTEGER PRIMARY KEY`` → identity, ``INTEGER`` → ``BIGINT``). A statement that must differ
+is ``PerDialect(sqlite=..., postgresql=...)``. See docs/hub.md, "Writing a new HubStore method".
+"""
 
 from edge_node.store.migrations import M1
+from sync.hub.db import PerDialect  # noqa: F401  (for migrations that differ per engine)
 
 _SHARED = [sql for sql in M1 if sql.split("(")[0].split()[-1] in ("users", "sessions", "audit")
            or sql.startswith("CREATE INDEX sessions_user")]
