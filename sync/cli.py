@@ -48,6 +48,13 @@ def cli(ctx, home):
     ctx.obj["home"] = home
 
 
+def _database_label(cfg) -> str:
+    from sync.hub.db import redact
+
+    return f"PostgreSQL {redact(cfg.database_url)}" if cfg.database_url else \
+        f"SQLite {cfg.db_path}"
+
+
 @cli.command()
 @click.option("--host", default=None)
 @click.option("--port", type=int, default=None)
@@ -71,7 +78,8 @@ def serve(ctx, host, port):
     try:
         serve_forever(create_hub_app(cfg), host=cfg.host, port=cfg.port, threads=cfg.threads,
                       ident="sync-hub", banner=[f"Sync hub {__version__} ({cfg.hub_id}) serving "
-                                                f"{cfg.home} at http://{shown}:{cfg.port}/"])
+                                                f"{cfg.home} at http://{shown}:{cfg.port}/",
+                                                f"Database: {_database_label(cfg)}"])
     finally:
         if lock is not None:
             lock.release()
