@@ -120,7 +120,7 @@ def main() -> None:
     server = None
     admin = args.pg_url
     if not admin:
-        server = pg_server.PgServer().start()
+        server = pg_server.PgServer(durable=True).start()  # fsync on, as SQLite's FULL
         admin = server.url()
     rows = []
     try:
@@ -139,7 +139,8 @@ def main() -> None:
         if server is not None:
             server.stop()
     print(f"\n{args.nodes} nodes x {args.batches} batches x {args.events} events, "
-          f"{os.cpu_count()} CPU cores, protocol {protocol.PROTOCOL_VERSION}")
+          f"{os.cpu_count()} CPU cores (load average {os.getloadavg()[0]:.1f}), protocol "
+          f"{protocol.PROTOCOL_VERSION}; SQLite synchronous=FULL, PostgreSQL fsync on")
     print(f"{'backend':<24}{'processes':>10}{'events':>9}{'seconds':>9}{'events/s':>10}"
           f"{'batches/s':>11}")
     for r in rows:

@@ -3,7 +3,8 @@
 Used by the tests (session fixture ``pg_admin_url``) when ``EDGE_TEST_PG_URL`` is not set,
 and by ``bench/bench_hub_backends.py``. The data folder lives in a fresh temporary folder;
 when running as root, the server runs as the ``postgres`` user (initdb refuses root).
-Durability is switched off (``fsync=off``): the data is thrown away at the end.
+For tests durability is switched off (``fsync=off``): the data is thrown away at the end;
+benchmarks keep it on, like SQLite's ``synchronous=FULL`` on the other side.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ def _free_port() -> int:
 class PgServer:
     """``initdb`` + ``pg_ctl start`` in a temporary folder; :meth:`stop` removes it all."""
 
-    def __init__(self):
+    def __init__(self, durable: bool = False):
+        """:param durable: keep fsync and synchronous commit on (for fair benchmarks)."""
+        self.durable = durable
         self.bin = bin_dir()
         if self.bin is None:
             raise FileNotFoundError("no PostgreSQL server binaries (apt-get install postgresql)")
@@ -63,8 +66,9 @@ class PgServer:
         self._run(str(self.bin / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
                   "-E", "UTF8", "--no-locale", "--no-sync")
         options = (f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1"
-                   " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
                    " -c max_connections=300")
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(str(self.bin / "pg_ctl"), "-D", str(data), "-l", str(self.base / "log"),
                   "-o", options, "-w", "-t", "60", "start")
         return self

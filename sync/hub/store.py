@@ -179,7 +179,8 @@ class HubStore:
         if commune_code:
             sql += " WHERE commune_code = ?"
             params.append(commune_code)
-        return list(self.db.query(sql + " ORDER BY commune_code, enrolled_at", params))
+        return list(self.db.query(sql + " ORDER BY commune_code, enrolled_at, node_id",
+                                  params))
 
     def add_enroll_code(self, code: str, commune_code: str, agency_id: str, created_at: str,
                         expires_at: str) -> None:
@@ -390,7 +391,8 @@ class HubStore:
         if commune_code:
             sql += " WHERE commune_code = ?"
             params.append(commune_code)
-        sql += " ORDER BY received_at DESC, code LIMIT ? OFFSET ?"
+        # NULLs last on both engines (PostgreSQL would put them first in a DESC order)
+        sql += " ORDER BY received_at IS NULL, received_at DESC, code LIMIT ? OFFSET ?"
         return list(self.db.query(sql, [*params, limit, offset]))
 
     def dossier(self, code: str) -> dict | None:

@@ -169,3 +169,74 @@ def test_feed_items_published_side_by_side_get_one_number_each(tmp_path, hub_bac
                 (f"p{k}", i) for k in range(4) for i in range(15))
     finally:
         check.close()
+
+
+def _scenario(store: HubStore) -> dict:
+    """The same enrollments, batches (with a quarantined and a second-owner event), feed and
+    catalog on one store; returns everything its read methods answer."""
+    hub_identity = protocol.generate_identity()
+    nodes = {}
+    for commune, agency in (("03325", "000.25.33.H18"), ("03328", "")):
+        code, _ = service.new_enroll_code(store, commune_code=commune, agency_id=agency,
+                                          now=NOW, hours=1)
+        me = protocol.generate_identity()
+        node_id = service.enroll(store, hub_id="hub", identity=hub_identity, now=NOW, body={
+            "code": code, "node_bundle": protocol.public_bundle(me)})["node_id"]
+        nodes[node_id] = me
+    store.add_catalog("Bộ thủ tục", [{"code": "1.0001", "name": "Thủ tục"}], "2026-12-07T01:00Z")
+    events = {
+        "03325-1": [("000.25.33.H18-261207-0001", {"status": "received",
+                                                    "received_at": "2026-12-07T01:00:00Z"}),
+                    ("000.25.33.H18-261207-0002", {"status": "received"}),  # no received_at
+                    ("not a code", {"status": "x"})],
+        "03328-1": [("000.25.33.H18-261207-0001", {"status": "completed"}),  # second owner
+                    ("PN-03328-1", {"status": "received", "received_at": "2026-12-06T01:00Z"})],
+    }
+    for node_id, items in events.items():
+        records = [{"seq": i + 1, "event_id": f"{node_id}-e{i}", "kind": "dossier.event",
+                    "at": f"2026-12-0{i + 1}T02:00:00Z",
+                    "payload": {"dossier_code": code, "type": "receive", "set": changes}}
+                   for i, (code, changes) in enumerate(items)]
+        env = protocol.seal(records, sender=nodes[node_id], receiver=hub_identity.public,
+                            sender_id=node_id, receiver_id="hub", batch_id=f"b-{node_id}",
+                            first_seq=1, last_seq=len(records), prev_hash=protocol.GENESIS_HASH,
+                            created_at=NOW.isoformat(), kind="batch")
+        for _ in range(2):  # the second time: a duplicate, acknowledged, not applied
+            service.push(store, hub_id="hub", identity=hub_identity, data=env, now=NOW,
+                         max_bytes=1 << 20)
+    store.publish("calendar.override", {"date": "2026-12-10", "working": False}, "t")
+    store.mark_feed_read("03325-1", 1)
+    store.mark_feed_read("03325-1", 0)  # never goes back
+    drop = {"enrolled_at", "bundle", "last_seen_at", "id", "imported_at", "last_digest"}
+    def clean(rows):
+        return [{k: v for k, v in r.items() if k not in drop} for r in rows]
+
+    return {
+        "nodes": clean(store.nodes()),
+        "dossiers": clean(store.dossiers()),
+        "dossier": clean([store.dossier("000.25.33.H18-261207-0001")]),
+        "events": clean(store.dossier_events("03325-1", "000.25.33.H18-261207-0001")),
+        "conflicts": [(c["node_id"], c["seq"], c["kind"]) for c in store.conflicts()],
+        "feed": [clean(store.feed_since(n, 0, 100)) for n in sorted(nodes)],
+        "node_events": [list(store.node_events(n)) for n in sorted(nodes)],
+        "catalog": store.latest_catalog(),
+    }
+
+
+def test_the_store_answers_the_same_on_both_engines(tmp_path, pg_admin_url):
+    from sync.hub.db import close_pools
+    from tests import pg_server
+
+    lite = HubStore(tmp_path / "hub.db")
+    url = pg_server.create_database(pg_admin_url)
+    pg = HubStore(url)
+    try:
+        expected = _scenario(lite)
+        assert _scenario(pg) == expected
+        assert [d["code"] for d in expected["dossiers"]][-1] == "000.25.33.H18-261207-0002"
+        assert len(expected["conflicts"]) == 2
+    finally:
+        lite.close()
+        pg.close()
+        close_pools()
+        pg_server.drop_database(pg_admin_url, url)
