@@ -218,8 +218,10 @@ class SimNode:
             self.prev_hash = ack["last_digest"]
 
     def push_all(self, urls: list[str], size: int = 20) -> None:
-        while self.push_once(urls, size):
-            pass
+        for _ in range(10_000):
+            if not self.push_once(urls, size):
+                return
+        raise AssertionError(f"{self.name}: the hub never acknowledged everything")
 
     def pull(self, urls: list[str]) -> int:
         """Read the feed after the cursor; every item must come once, in order."""
