@@ -15,6 +15,7 @@ import requests
 from sync.hub import service
 from sync.hub.store import HubStore
 from tests.hub_sim import HubProcess, SimNode, prepare_home
+from tests.integration.sync_helpers import ADMIN_PASSWORD, hub_cli
 
 COMMUNES = ("03325", "03328", "03334")
 NODES = 20
@@ -52,6 +53,8 @@ def _publisher(url: str, label: str, count: int, errors: list) -> None:
 def test_twenty_nodes_three_hub_processes_one_killed(pg_url, tmp_path):
     home = tmp_path / "hub"
     prepare_home(home, pg_url, threads=6)
+    assert hub_cli(home, "user", "add", "tinh", "--role", "admin", "--password-stdin",
+                   input=ADMIN_PASSWORD + "\n").returncode == 0
     store = HubStore(pg_url)
     store.add_catalog("Bộ thủ tục thử", [], "2026-12-07T00:00:00Z")
     codes = [service.new_enroll_code(store, commune_code=COMMUNES[i % 3], agency_id="",
@@ -149,6 +152,13 @@ def test_twenty_nodes_three_hub_processes_one_killed(pg_url, tmp_path):
             assert health["database"]["reachable"] is True
             assert health["database"]["schema_version"] == health["database"][
                 "expected_version"]
+        # a province account logged in on one process is known to every other one
+        token = requests.post(procs[0].url + "/api/v1/session", timeout=10, json={
+            "username": "tinh", "password": ADMIN_PASSWORD}).json()["token"]
+        listed = requests.get(procs[2].url + "/api/v1/nodes", timeout=10,
+                              headers={"Authorization": f"Bearer {token}"})
+        assert listed.status_code == 200
+        assert sorted(n["node_id"] for n in listed.json()["items"]) == ids
     finally:
         for p in procs:
             p.stop()
