@@ -200,6 +200,12 @@ class PgConnection:
         cur.execute(translate(sql), params if params is not None else ())
         return PgCursor(cur, raw)
 
+    def executemany(self, sql: str, seq_of_params) -> PgCursor:
+        raw = self.raw()
+        cur = raw.cursor()
+        cur.executemany(translate(sql), list(seq_of_params))
+        return PgCursor(cur, raw)
+
     def close(self) -> None:
         raw, self._raw = self._raw, None
         if raw is not None:

@@ -223,6 +223,34 @@ def _scenario(store: HubStore) -> dict:
     }
 
 
+@pytest.mark.usefixtures("hub_backend")
+def test_a_new_method_in_portable_sql_runs_unchanged_on_both(tmp_path, hub_backend):
+    """What another engineer's new migration and HubStore method look like: SQLite-flavoured
+    SQL with ? placeholders, an INTEGER PRIMARY KEY, executemany, lastrowid, ON CONFLICT."""
+    store = HubStore(hub_backend or tmp_path / "hub.db")
+    try:
+        with store.tx():
+            store.execute("CREATE TABLE notes_demo (id INTEGER PRIMARY KEY, node_id TEXT NOT"
+                          " NULL, n INTEGER NOT NULL, body TEXT NOT NULL DEFAULT '',"
+                          " UNIQUE (node_id, n))")
+        with store.tx():
+            store.lock("node:03325-1")
+            cur = store.execute("INSERT INTO notes_demo (node_id, n, body) VALUES (?, ?, ?)",
+                                ("03325-1", 1, "100% xong"))
+            first = cur.lastrowid
+            store.db.conn.executemany("INSERT INTO notes_demo (node_id, n) VALUES (:node, :n)",
+                                      [{"node": "03325-1", "n": n} for n in (2, 3)])
+            again = store.execute("INSERT INTO notes_demo (node_id, n) VALUES (?, ?) ON CONFLICT"
+                                  " (node_id, n) DO NOTHING", ("03325-1", 1))
+            assert again.rowcount == 0
+        rows = store.query("SELECT id, n, body FROM notes_demo WHERE body LIKE '%xong'"
+                           " OR n > ? ORDER BY n", (1,))
+        assert [(r["n"], r["body"]) for r in rows] == [(1, "100% xong"), (2, ""), (3, "")]
+        assert rows[0]["id"] == first and len({r["id"] for r in rows}) == 3
+    finally:
+        store.close()
+
+
 def test_the_store_answers_the_same_on_both_engines(tmp_path, pg_admin_url):
     from sync.hub.db import close_pools
     from tests import pg_server
