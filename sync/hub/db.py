@@ -188,7 +188,7 @@ class PgConnection:
 
     def execute(self, sql: str, params=()) -> PgCursor:
         raw = self.raw()
-        word = " ".join(sql.split()).rstrip(";").upper()
+        word = " ".join(sql.split()).rstrip(";").upper() if len(sql) < 24 else ""
         if word == "BEGIN IMMEDIATE":
             raw.execute("BEGIN")
             raw.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_TX_LOCK,))
