@@ -118,7 +118,7 @@ def pool_for(url: str, max_size: int = 10):
         pool = _POOLS.get(url)
         if pool is None:
             pool = ConnectionPool(url, min_size=1, max_size=max(2, max_size), open=True,
-                                  kwargs={"autocommit": True}, timeout=10,
+                                  kwargs={"autocommit": True}, timeout=5,
                                   check=ConnectionPool.check_connection, name="sync-hub")
             _POOLS[url] = pool
         return pool

@@ -287,6 +287,9 @@ class HubStore:
                 return ApplyResult("chain_broken", acked, resend_from=acked + 1,
                                    last_digest=chain)
             applied = conflicts = 0
+            rows: list[tuple] = []
+            # read once per batch, not once per event (a round trip each on PostgreSQL)
+            node = {**node, "_other_agencies": self._other_agencies(node)}
             for record in records:
                 seq = record.get("seq")
                 kind = str(record.get("kind", ""))[:64]
@@ -302,12 +305,14 @@ class HubStore:
                                               sort_keys=True)
                 except (TypeError, ValueError):
                     payload_text, kind = "{}", "quarantined"
-                self.db.conn.execute(
-                    "INSERT INTO hub_events (node_id, seq, event_id, kind, at, payload, batch_id,"
-                    " received_at) VALUES (?,?,?,?,?,?,?,?)",
-                    (node_id, seq, str(record.get("event_id", ""))[:64], kind,
-                     str(record.get("at", ""))[:40], payload_text, header["batch_id"], now))
+                rows.append((node_id, seq, str(record.get("event_id", ""))[:64], kind,
+                             str(record.get("at", ""))[:40], payload_text, header["batch_id"],
+                             now))
                 applied += 1
+            # one statement for the batch's events (PostgreSQL pipelines it: one round trip)
+            self.db.conn.executemany(
+                "INSERT INTO hub_events (node_id, seq, event_id, kind, at, payload, batch_id,"
+                " received_at) VALUES (?,?,?,?,?,?,?,?)", rows)
             self.db.conn.execute(
                 "INSERT INTO hub_batches (node_id, batch_id, first_seq, last_seq, digest,"
                 " received_at) VALUES (?,?,?,?,?,?)",
@@ -318,15 +323,21 @@ class HubStore:
             return ApplyResult("applied", last, last_digest=digest, applied=applied,
                                conflicts=conflicts)
 
+    def _other_agencies(self, node: dict) -> frozenset:
+        """Agency identifiers of other communes' nodes (their codes are not this node's)."""
+        return frozenset(r[0] for r in self.db.conn.execute(
+            "SELECT DISTINCT agency_id FROM nodes WHERE agency_id != '' AND commune_code != ?",
+            (node["commune_code"],)))
+
     def _project(self, node: dict, seq: int, payload: dict, now: str, event_id: str = "") -> int:
         """Fold a dossier event into the hub's view; a second owner is flagged, not merged.
 
         Malformed events are quarantined (listed for a person, not projected), so one
         bad event from a node never breaks pages or reports for the province.
         """
-        others = frozenset(r[0] for r in self.db.conn.execute(
-            "SELECT DISTINCT agency_id FROM nodes WHERE agency_id != '' AND commune_code != ?",
-            (node["commune_code"],)))
+        others = node.get("_other_agencies")
+        if others is None:
+            others = self._other_agencies(node)
         problem = _event_problem(payload, node.get("agency_id") or "", others)
         if problem:
             self._conflict(node["node_id"], seq, problem, {"event_id": event_id}, now)
