@@ -210,6 +210,11 @@ def apply_ack(db, ack: dict, stamp: str) -> None:
         if row is None or row[0] != held:
             raise SyncError("seq_reused")
     with write_tx(db):
+        known = int(settings.get(db, "sync.acked_seq", "0") or 0)
+        if ack.get("resend_from") is None and acked < known:
+            # An older reply (a USB file imported twice, out of order) says nothing new;
+            # taking it would move the cursor and the chain anchor back.
+            return
         db.conn.execute("UPDATE outbox SET acked_at = ? WHERE seq <= ? AND acked_at IS NULL",
                         (stamp, acked))
         db.conn.execute("UPDATE sync_batches SET acked_at = ? WHERE last_seq <= ? AND"
