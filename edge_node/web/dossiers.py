@@ -279,7 +279,8 @@ def detail(code: str):
 
 def _form_params(action: str, form) -> dict:
     params = {k: form.get(k) for k in ("to_user", "note", "reason", "result", "description",
-                                       "receipt_no", "waybill_no", "channel")
+                                       "receipt_no", "waybill_no", "channel",
+                                       "postal_address")
               if form.get(k) not in (None, "")}
     for key in ("amount_vnd", "postal_fee_vnd"):
         raw = (form.get(key) or "").replace(".", "").replace(",", "").strip()

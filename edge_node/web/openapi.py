@@ -210,6 +210,7 @@ def spec() -> dict:
                         "result": {"type": "string"},
                         "channel": {"type": "string", "enum": ["counter", "postal", "online"]},
                         "waybill_no": {"type": "string"},
+                        "postal_address": {"type": "string", "maxLength": 300},
                         "postal_fee_vnd": {"type": "integer", "minimum": 0}}}}}},
                 "responses": {"200": _resp("New state", {"$ref": "#/components/schemas/Dossier"}),
                               "409": _resp("Illegal in this state", _ERROR),
