@@ -33,6 +33,7 @@ from sync import protocol
 
 STAGE_PUSH = "push"
 STAGE_PULL = "pull"
+STAGE_ATTACHMENTS = "attachments"  # after the batches: the hub must know a file first
 MAX_BATCH_EVENTS = 500
 MAX_BATCH_JSON_BYTES = 2 * 1024 * 1024
 MAX_ROUNDS = 200
@@ -67,6 +68,7 @@ class Report:
     pushed_events: int = 0
     batches: int = 0
     pulled_items: int = 0
+    attachments: dict = field(default_factory=dict)
     error: str | None = None
     stages: list[str] = field(default_factory=list)
 
@@ -220,6 +222,9 @@ def apply_ack(db, ack: dict, stamp: str) -> None:
             db.conn.execute("DELETE FROM sync_batches WHERE acked_at IS NULL")
             db.conn.execute("UPDATE outbox SET acked_at = NULL WHERE seq >= ?",
                             (int(ack["resend_from"]),))
+            from edge_node.store import attachments as attachment_store
+
+            attachment_store.reopen_from(db, int(ack["resend_from"]))
             settings.put(db, "sync.prev_hash", ack["last_digest"])
         elif not list(db.query("SELECT 1 FROM sync_batches WHERE acked_at IS NULL LIMIT 1")):
             settings.put(db, "sync.prev_hash", ack["last_digest"])
@@ -439,6 +444,10 @@ def sync_once(db, cfg: Config, *, now_fn, http=requests) -> Report:
     try:
         report.stages.append(STAGE_PUSH)
         report.pushed_events, report.batches = push(db, cfg, now_fn=now_fn, http=http)
+        report.stages.append(STAGE_ATTACHMENTS)
+        from edge_node.services import attachments
+
+        report.attachments = attachments.upload_pending(db, cfg, now_fn=now_fn, http=http)
         report.stages.append(STAGE_PULL)
         report.pulled_items = pull(db, cfg, now_fn=now_fn, http=http)
     except SyncError as exc:
@@ -469,6 +478,7 @@ def status(db) -> dict:
                     ).total_seconds())
     reconciled = json.loads(state["reconcile"]) if state.get("reconcile") else None
     progress = json.loads(state["progress"]) if state.get("progress") else None
+    from edge_node.store import attachments as attachment_store
     return {"enrolled": bool(state), "node_id": state.get("node_id"),
             "reconcile": reconciled, "reconciled_at": state.get("reconciled_at"),
             "progress": progress, "conflicts": int(state.get("conflicts", 0) or 0),
@@ -479,7 +489,8 @@ def status(db) -> dict:
             "acked_seq": int(state.get("acked_seq", 0) or 0),
             "feed_cursor": int(state.get("feed_cursor", 0) or 0),
             "last_error": error, "last_error_message": state.get("last_error_detail"),
-            "clock_skew_seconds": skew}
+            "clock_skew_seconds": skew,
+            "attachments": attachment_store.transfer_totals(db)}
 
 
 def reconcile(db, cfg: Config, *, now_fn, http=requests) -> dict:
