@@ -42,6 +42,9 @@ def housekeeping(cfg: Config) -> list[str]:
             db.conn.execute("DELETE FROM sync_batches WHERE acked_at IS NOT NULL AND"
                             " acked_at < ?",
                             (to_iso(now_utc() - timedelta(days=STAGING_KEEP_DAYS)),))
+        from edge_node.services import attachments
+
+        attachments.clean_orphans(db, cfg)  # files a crash left without their row
     finally:
         db.conn.close()
     if closed:

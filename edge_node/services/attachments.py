@@ -267,3 +267,52 @@ def upload_pending(db: sqlite_utils.Database, cfg: Config, *, now_fn, http=reque
         result = _send_file(db, cfg, http, state, me, now_fn, item["sha256"], item["size"])
         counts[result] += 1
     return counts
+
+
+#: Room left for attachment chunks in one USB file (the file format's cap is 512 MiB).
+USB_CHUNK_BUDGET = 400 * 1024 * 1024
+
+
+def export_chunks(db: sqlite_utils.Database, cfg: Config, *, me, state: dict, now_fn,
+                  budget: int = USB_CHUNK_BUDGET) -> tuple[list[bytes], int]:
+    """Chunk envelopes of every pending file from the offset the hub last confirmed.
+
+    Returns ``(envelopes, files)``. Files that do not fit *budget* wait for the next
+    export; the hub ignores chunks at offsets it already holds, so sending from an older
+    offset is harmless.
+    """
+    envelopes, files, used = [], 0, 0
+    for item in db.query("SELECT sha256, max(size) AS size, min(sent_bytes) AS sent_bytes FROM"
+                         " attachments WHERE transfer_state = 'pending' GROUP BY sha256"
+                         " ORDER BY min(uploaded_at)"):
+        sha256, size = item["sha256"], item["size"]
+        offset = item["sent_bytes"] - item["sent_bytes"] % rules.CHUNK_BYTES
+        if used + (size - offset) * 1.4 > budget:
+            break
+        path = file_path(cfg, sha256)
+        if not path.exists() or blobs.file_sha256(path) != sha256:
+            with write_tx(db):
+                store.mark_failed(db, sha256, DAMAGED_MESSAGE)
+            continue
+        while offset < size:
+            data = blobs.read_range(path, offset, min(rules.CHUNK_BYTES, size - offset))
+            envelopes.append(chunk_envelope(me, state, sha256, size, offset, data, now_fn()))
+            used += len(envelopes[-1])
+            offset += len(data)
+        files += 1
+    return envelopes, files
+
+
+def apply_states(db: sqlite_utils.Database, states: list[dict], now: datetime) -> None:
+    """Apply the hub's ``att_state`` answers read from a USB reply file."""
+    for answer in states:
+        sha256, offset = answer.get("sha256"), answer.get("next_offset")
+        if not isinstance(sha256, str) or type(offset) is not int or offset < 0:
+            continue
+        with write_tx(db):
+            if answer.get("status") == "complete":
+                store.mark_sent(db, sha256, to_iso(now))
+            elif answer.get("status") == "mismatch":
+                store.set_progress(db, sha256, 0, error=MISMATCH_MESSAGE)
+            elif answer.get("status") == "partial":
+                store.set_progress(db, sha256, offset)

@@ -402,7 +402,11 @@ def export_file(db, cfg: Config, *, now_fn) -> tuple[bytes, int]:
                             first_seq=0, last_seq=0, prev_hash=protocol.GENESIS_HASH,
                             created_at=now_fn().isoformat(), kind="pull")
     events = sum(r["last_seq"] - r["first_seq"] + 1 for r in rows)
-    return write_bundle([bytes(r["envelope"]) for r in rows] + [request]), events
+    from edge_node.services import attachments
+
+    # after the batches that announce them: the hub takes only files it was told about
+    chunks, _ = attachments.export_chunks(db, cfg, me=me, state=state, now_fn=now_fn)
+    return write_bundle([bytes(r["envelope"]) for r in rows] + chunks + [request]), events
 
 
 def import_reply(db, cfg: Config, data: bytes, *, now_fn) -> tuple[int, int]:
@@ -434,6 +438,10 @@ def import_reply(db, cfg: Config, data: bytes, *, now_fn) -> tuple[int, int]:
             apply_ack(db, env.records[0], to_iso(now_fn()))
         elif env.header["kind"] == protocol.KIND_FEED:
             applied += apply_feed(db, env.records, now_fn)
+        elif env.header["kind"] == "att_state":
+            from edge_node.services import attachments
+
+            attachments.apply_states(db, env.records, now_fn())
     return int(enrolled(db).get("acked_seq", 0) or 0), applied
 
 

@@ -235,7 +235,7 @@ def pull(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: byt
 
 
 def import_file(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: bytes,
-                now: datetime, max_bytes: int, feed_limit: int) -> tuple[bytes, int]:
+                now: datetime, max_bytes: int, feed_limit: int, cfg=None) -> tuple[bytes, int]:
     """Apply a node's USB file and return ``(reply file, batches applied)``.
 
     Every envelope is verified (signature, sender, receiver) before any batch
@@ -256,16 +256,27 @@ def import_file(store: HubStore, *, hub_id: str, identity: protocol.Identity, da
         except protocol.ProtocolError as exc:
             store.log_rejection(to_iso(now), "", exc.code, f"file: {exc.message}", "usb")
             raise HubError(exc.code, exc.message, STATUS_OF.get(exc.code, 400)) from None
-    replies, applied = [], 0
+    replies, applied, states = [], 0, {}
     for env in envelopes:
         kind = json.loads(env[12:12 + int.from_bytes(env[8:12], "big")])["kind"]
         if kind == protocol.KIND_BATCH:
             replies.append(push(store, hub_id=hub_id, identity=identity, data=env, now=now,
                                 max_bytes=max_bytes, remote="usb"))
             applied += 1
+        elif kind == KIND_CHUNK and cfg is not None:
+            # attachment chunks (after the batches that announce them); one refused chunk
+            # is logged and skipped, the rest of the file still applies
+            try:
+                node_id, state = _chunk_state(store, cfg, identity, env, now, "usb")
+            except HubError:
+                continue
+            states.setdefault(node_id, {})[state["sha256"]] = state
         elif kind == "pull":
             replies.append(pull(store, hub_id=hub_id, identity=identity, data=env, now=now,
                                 limit=feed_limit, remote="usb"))
+    for node_id, by_file in states.items():  # one answer per file: where the hub stands
+        replies.append(_reply(store, identity, hub_id, node_id, KIND_STATE,
+                              list(by_file.values()), 0, 0, now))
     return write_bundle(replies), applied
 
 
@@ -416,6 +427,12 @@ def attachment_chunk(store: HubStore, *, cfg, identity: protocol.Identity, data:
     A chunk at another offset (a duplicate, a replay) writes nothing and is answered with
     the offset the hub expects. The last chunk triggers the whole-file check.
     """
+    node_id, state = _chunk_state(store, cfg, identity, data, now, remote)
+    return _reply(store, identity, cfg.hub_id, node_id, KIND_STATE, [state], 0, 0, now)
+
+
+def _chunk_state(store: HubStore, cfg, identity, data: bytes, now: datetime,
+                 remote: str) -> tuple[str, dict]:
     from edge_node.store import blobs
 
     opened = _att_open(store, cfg, identity, data, now, remote, KIND_CHUNK)
@@ -447,4 +464,4 @@ def attachment_chunk(store: HubStore, *, cfg, identity: protocol.Identity, data:
                      if offset + len(chunk) == size else
                      _state(sha256, "partial", offset + len(chunk)))
     store.seen(node_id, to_iso(now))
-    return _reply(store, identity, cfg.hub_id, node_id, KIND_STATE, [state], 0, 0, now)
+    return node_id, state

@@ -301,3 +301,38 @@ def test_staging_damaged_at_the_hub_is_discarded_and_the_node_says_so(linked, cf
         assert hub_file(hub, sha) == data
     finally:
         proxy.close()
+
+
+def test_usb_round_trip_carries_the_attachment_chunks(tmp_path, cfg, db):
+    from tests.integration.lifecycle_helpers import World, vn
+    from tests.integration.sync_helpers import Hub, hub_cli, node_cli
+
+    hub = Hub(tmp_path / "hub").start()
+    assert node_cli(cfg.home, "enroll", "--hub", hub.url, "--code",
+                    hub.enroll_code()).returncode == 0
+    hub.stop()  # the link is off for weeks
+    world = World(db, vn(2026, 12, 7, 8, 0))
+    data = scan(2 * CHUNK_BYTES + 4321)
+    sha = hashlib.sha256(data).hexdigest()
+    code, _ = attach(db, cfg, world, data)
+    stick = tmp_path / "usb"
+    stick.mkdir()
+    out = node_cli(cfg.home, "sync", "export", "--out", str(stick / "xa.edgesync"))
+    assert out.returncode == 0, out.stderr
+    assert "Included 1 attachment files" in out.stdout
+    reply = stick / "tinh.edgesync"
+    imported = hub_cli(hub.home, "import", str(stick / "xa.edgesync"), "--out", str(reply))
+    assert imported.returncode == 0, imported.stderr
+    assert hub_file(hub, sha) == data
+    again = hub_cli(hub.home, "import", str(stick / "xa.edgesync"), "--out",
+                    str(stick / "again.edgesync"))
+    assert again.returncode == 0 and hub_file(hub, sha) == data  # harmless twice
+    applied = node_cli(cfg.home, "sync", "import", str(reply))
+    assert applied.returncode == 0, applied.stderr
+    assert db.conn.execute("SELECT transfer_state FROM attachments").fetchone()[0] == "sent"
+    assert node_cli(cfg.home, "sync", "import", str(stick / "again.edgesync")).returncode == 0
+    hub.start()
+    try:
+        assert "✓ Đã nhận, mã kiểm tra khớp" in hub.get(f"/dossiers/{code}").text
+    finally:
+        hub.stop()
