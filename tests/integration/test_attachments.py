@@ -141,6 +141,17 @@ def test_oversize_is_refused_with_413_and_nothing_is_written(tmp_path):
         resp = upload(client, headers, code, scan(3 * 1024 * 1024))
         assert resp.status_code == 413 and resp.get_json()["error"]["code"] == "too_large"
         assert counts(db) == before and stored_files(cfg) == []
+        # the dossier page says it in Vietnamese, whichever check catches it
+        web = app.test_client()
+        assert login(web, "canbo1").status_code == 302
+        token = csrf_from(web.get(f"/dossiers/{code}").get_data(as_text=True))
+        before = counts(db)  # the login itself is audited
+        for size in (1024 * 1024 + 1, 3 * 1024 * 1024):
+            resp = post_form(web, f"/dossiers/{code}/attachments", {"csrf_token": token},
+                             (scan(size), "lon.pdf", "application/pdf"))
+            assert resp.status_code == 413
+            assert "Tệp quá lớn: mỗi tệp đính kèm tối đa 1 MB." in resp.get_data(as_text=True)
+        assert counts(db) == before and stored_files(cfg) == []
         # exactly the limit is fine
         assert upload(client, headers, code, scan(1024 * 1024)).status_code == 201
     finally:
@@ -186,6 +197,18 @@ def test_removing_marks_the_row_and_keeps_the_bytes(app, db, cfg, clerk_api, cod
     assert (cfg.home / "attachments" / row["sha256"][:2] / row["sha256"][2:]).exists()
     # after removal the same file may be attached again (a new row, a new event)
     assert upload(client, headers, code, PDF).status_code == 201
+
+
+def test_openapi_lists_the_attachment_contract(app, clerk_api, code):
+    client, headers = clerk_api
+    spec = client.get("/api/v1/openapi.json").get_json()
+    paths = spec["paths"]
+    assert {"post", "get"} <= set(paths["/api/v1/dossiers/{code}/attachments"])
+    assert "get" in paths["/api/v1/dossiers/{code}/attachments/{sha256}"]
+    documented = paths["/api/v1/dossiers/{code}/attachments"]["post"]["responses"]["201"][
+        "content"]["application/json"]["schema"]["properties"]
+    body = upload(client, headers, code, PDF).get_json()
+    assert set(body) == set(documented)
 
 
 def test_unknown_dossier_and_wrong_role(app, db, clerk_api):
