@@ -96,9 +96,10 @@ class SyncJob:
                      self.next_try.isoformat())
             return "failed"
         self.failures, self.next_try = 0, None
-        if report.pushed_events or report.pulled_items:
-            log.info("synced: %d events sent, %d items received", report.pushed_events,
-                     report.pulled_items)
+        files = (report.attachments or {}).get("sent", 0)
+        if report.pushed_events or report.pulled_items or files:
+            log.info("synced: %d events sent, %d attachment files sent, %d items received",
+                     report.pushed_events, files, report.pulled_items)
         return "ok"
 
 

@@ -336,3 +336,40 @@ def test_usb_round_trip_carries_the_attachment_chunks(tmp_path, cfg, db):
         assert "✓ Đã nhận, mã kiểm tra khớp" in hub.get(f"/dossiers/{code}").text
     finally:
         hub.stop()
+
+
+def test_hub_restored_from_an_older_backup_gets_the_file_again(linked, cfg, db, tmp_path):
+    import shutil
+
+    hub, world = linked
+    world.receive()
+    assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None
+    hub.stop()
+    backup = tmp_path / "hub-backup.db"
+    src, dst = sqlite3.connect(hub.home / "hub.db"), sqlite3.connect(backup)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    hub.start()
+    data = scan(CHUNK_BYTES + 3)
+    sha = hashlib.sha256(data).hexdigest()
+    attach(db, cfg, world, data)
+    assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None
+    assert hub_file(hub, sha) == data
+    assert db.conn.execute("SELECT transfer_state FROM attachments").fetchone()[0] == "sent"
+    hub.stop()
+    # the province restores yesterday's backup: database and file store from before the file
+    for suffix in ("", "-wal", "-shm"):
+        (hub.home / f"hub.db{suffix}").unlink(missing_ok=True)
+    backup.rename(hub.home / "hub.db")
+    shutil.rmtree(hub.home / "attachments")
+    hub.start()
+    world.receive()  # the clerks go on working; the next batch shows the hub is behind
+    for _ in range(3):
+        if sync_service.sync_once(db, cfg, now_fn=now_utc).error is None and \
+                db.conn.execute("SELECT transfer_state FROM attachments").fetchone()[0] == "sent":
+            break
+    assert hub_file(hub, sha) == data
+    con = hub_db(hub)
+    assert con.execute("SELECT count(*) FROM hub_files WHERE sha256 = ?", (sha,)).fetchone()[0]
+    con.close()
