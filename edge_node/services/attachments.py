@@ -43,6 +43,9 @@ KIND_STATE = "att_state"
 CHUNK_RETRIES = 3
 RETRYABLE = {"bad_signature", "bad_reply", "chunk_mismatch", "decrypt_failed", "truncated",
              "bad_magic", "trailing_data", "bad_payload", "bad_header", "hub_error"}
+#: Errors that end the round (the link or the enrollment); others stay with their file.
+ROUND_ENDING = {"offline", "not_enrolled", "revoked_sender", "unknown_sender", "unknown_key",
+                "seq_reused"}
 ORPHAN_SECONDS = 24 * 3600
 MISMATCH_MESSAGE = ("Tỉnh nhận tệp nhưng mã kiểm tra (SHA-256) không khớp nên đã bỏ; tệp sẽ "
                     "được gửi lại từ đầu ở lần đồng bộ sau.")
@@ -262,9 +265,19 @@ def upload_pending(db: sqlite_utils.Database, cfg: Config, *, now_fn, http=reque
     if state is None:
         raise SyncError("not_enrolled")
     me = identity(cfg)
-    counts = {"sent": 0, "pending": 0, "mismatch": 0, "failed": 0}
+    counts = {"sent": 0, "pending": 0, "mismatch": 0, "failed": 0, "refused": 0}
     for item in store.ready_to_send(db):
-        result = _send_file(db, cfg, http, state, me, now_fn, item["sha256"], item["size"])
+        try:
+            result = _send_file(db, cfg, http, state, me, now_fn, item["sha256"], item["size"])
+        except SyncError as exc:
+            if exc.code in ROUND_ENDING:
+                raise
+            # one file the hub refuses (too large for it, staging full, an older hub
+            # without attachments…) must not hold back the other files nor the pull
+            with write_tx(db):
+                store.set_progress(db, item["sha256"], item["sent_bytes"],
+                                   error=exc.message[:300])
+            result = "refused"
         counts[result] += 1
     return counts
 

@@ -49,6 +49,7 @@ def commit_temp(root: Path, temp_path: Path, sha256: str) -> Path:
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists() and final.stat().st_size == Path(temp_path).stat().st_size:
         Path(temp_path).unlink(missing_ok=True)  # same bytes already stored
+        os.utime(final)  # fresh again: an orphan cleaner must not take it from the new row
         return final
     os.replace(temp_path, final)
     _fsync_dir(final.parent)

@@ -373,3 +373,22 @@ def test_hub_restored_from_an_older_backup_gets_the_file_again(linked, cfg, db, 
     con = hub_db(hub)
     assert con.execute("SELECT count(*) FROM hub_files WHERE sha256 = ?", (sha,)).fetchone()[0]
     con.close()
+
+
+def test_a_file_the_hub_refuses_does_not_hold_back_the_others(linked, cfg, db, app):
+    hub, world = linked
+    hub.stop()
+    (hub.home / "config.toml").write_text("attachment_max_mb = 1\n", encoding="utf-8")
+    hub.start()
+    big = scan(CHUNK_BYTES + 500)  # fine for the node (20 MB), too large for this hub
+    small = scan(20_000)
+    attach(db, cfg, world, big, "lon.pdf")
+    attach(db, cfg, world, small, "nho.pdf")
+    report = sync_service.sync_once(db, cfg, now_fn=now_utc)
+    assert report.error is None and "pull" in report.stages
+    assert report.attachments["refused"] == 1 and report.attachments["sent"] == 1
+    assert hub_file(hub, hashlib.sha256(small).hexdigest()) == small
+    assert hub_file(hub, hashlib.sha256(big).hexdigest()) is None
+    state, error = db.conn.execute("SELECT transfer_state, transfer_error FROM attachments"
+                                   " WHERE original_name = 'lon.pdf'").fetchone()
+    assert state == "pending" and "quá lớn" in error
