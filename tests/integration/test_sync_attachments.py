@@ -392,3 +392,55 @@ def test_a_file_the_hub_refuses_does_not_hold_back_the_others(linked, cfg, db, a
     state, error = db.conn.execute("SELECT transfer_state, transfer_error FROM attachments"
                                    " WHERE original_name = 'lon.pdf'").fetchone()
     assert state == "pending" and "quá lớn" in error
+
+
+def test_node_killed_mid_file_resumes_where_the_hub_stands(linked, cfg, db):
+    import subprocess
+    import sys
+    import time
+
+    from tests.integration.sync_helpers import ENV
+
+    hub, world = linked
+    data = scan(5 * CHUNK_BYTES + 10)  # six chunks
+    sha = hashlib.sha256(data).hexdigest()
+    attach(db, cfg, world, data)
+    proxy = FaultProxy(hub.port)
+    point_node_at(db, proxy.url)
+    node = subprocess.Popen([sys.executable, "-m", "edge_node", "--home", str(cfg.home), "sync",
+                             "--once"], env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    seen = []
+
+    def kill_node_at_third(path):
+        if path == CHUNK_PATH:
+            seen.append(path)
+            if len(seen) == 3:  # the third chunk still reaches the hub; the node is gone
+                node.send_signal(signal.SIGKILL)
+                node.wait(timeout=10)
+        return None
+
+    try:
+        proxy.rule = kill_node_at_third
+        node.wait(timeout=120)
+        assert node.returncode == -signal.SIGKILL
+        # the proxy still delivers the third chunk the dead node sent: wait until it landed
+        for _ in range(100):
+            con = hub_db(hub)
+            held = con.execute("SELECT coalesce(max(received), 0) FROM hub_uploads").fetchone()
+            con.close()
+            if held[0] == 3 * CHUNK_BYTES:
+                break
+            time.sleep(0.1)
+        assert held[0] == 3 * CHUNK_BYTES
+        assert db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        proxy.rule, proxy.requests = None, []
+        assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None
+        assert len(chunk_requests(proxy)) == 3  # 4, 5 and 6: the hub kept the third
+        assert hub_file(hub, sha) == data
+        assert db.conn.execute("SELECT transfer_state FROM attachments").fetchone()[0] == "sent"
+    finally:
+        if node.poll() is None:
+            node.kill()
+            node.wait()
+        proxy.close()
