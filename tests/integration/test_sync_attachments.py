@@ -444,3 +444,34 @@ def test_node_killed_mid_file_resumes_where_the_hub_stands(linked, cfg, db):
             node.kill()
             node.wait()
         proxy.close()
+
+
+def test_attachments_converge_over_a_misbehaving_link(linked, cfg, db):
+    hub, world = linked
+    files = [scan(2 * CHUNK_BYTES + 17), scan(300_000), scan(CHUNK_BYTES)]
+    for data in files:
+        attach(db, cfg, world, data)
+    proxy = FaultProxy(hub.port, seed=11)
+    point_node_at(db, proxy.url)
+    proxy.mode = "random"  # drop, delay, truncate, corrupt, duplicate, hang up
+    try:
+        for _ in range(25):
+            sync_service.sync_once(db, cfg, now_fn=now_utc)  # may fail: that is the point
+            if sync_service.status(db)["attachments"]["pending_files"] == 0:
+                break
+        proxy.mode = "pass"
+        for _ in range(3):
+            if sync_service.sync_once(db, cfg, now_fn=now_utc).error is None:
+                break
+        assert {"drop", "truncate", "corrupt", "duplicate", "hang_up"} & set(proxy.seen)
+        for data in files:
+            assert hub_file(hub, hashlib.sha256(data).hexdigest()) == data
+        assert sync_service.status(db)["attachments"]["pending_files"] == 0
+        con = hub_db(hub)
+        assert con.execute("SELECT count(*) FROM hub_files").fetchone()[0] == len(files)
+        assert con.execute("SELECT count(*) FROM hub_uploads").fetchone()[0] == 0
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        con.close()
+        assert sync_service.reconcile(db, cfg, now_fn=now_utc)["match"]
+    finally:
+        proxy.close()
