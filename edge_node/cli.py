@@ -311,6 +311,7 @@ def sync_export(ctx: click.Context, out: str) -> None:
     db = _open(cfg)
     try:
         body, events = sync.export_file(db, cfg, now_fn=now_utc)
+        files = sync.status(db)["attachments"]
     except sync.SyncError as exc:
         raise click.ClickException(f"{exc.code}: {exc.message}") from None
     finally:
@@ -324,6 +325,9 @@ def sync_export(ctx: click.Context, out: str) -> None:
                                    "plugged in?)") from None
     click.echo(f"Wrote {events} pending events to {out} ({len(body)} bytes). Take it to the "
                "province; bring back the reply file and run: edge-node sync import REPLY")
+    if files["pending_files"]:
+        click.echo(f"Included {files['pending_files']} attachment files waiting for the "
+                   "province (in chunks, from where it stopped).")
 
 
 @sync_cmd.command("import")

@@ -43,6 +43,10 @@ def _not_negative(v: int) -> str | None:
     return None if v >= 0 else "must not be negative"
 
 
+def _mb(v: int) -> str | None:
+    return None if 1 <= v <= 200 else "must be from 1 to 200 (MB)"
+
+
 def _hours(v: str) -> str | None:
     from edge_node.domain.calendar import parse_working_hours
 
@@ -97,6 +101,8 @@ OPTIONS: tuple[Option, ...] = (
            _not_negative),
     Option("sync_backoff_max_seconds", int, 900, "EDGE_NODE_SYNC_BACKOFF_MAX_SECONDS",
            "Longest wait between attempts after repeated failures."),
+    Option("attachment_max_mb", int, 20, "EDGE_NODE_ATTACHMENT_MAX_MB",
+           "Largest scanned document (PDF, JPEG, PNG) a clerk may attach, in MB.", _mb),
 )
 
 class ConfigError(ValueError):

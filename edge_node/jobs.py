@@ -42,6 +42,9 @@ def housekeeping(cfg: Config) -> list[str]:
             db.conn.execute("DELETE FROM sync_batches WHERE acked_at IS NOT NULL AND"
                             " acked_at < ?",
                             (to_iso(now_utc() - timedelta(days=STAGING_KEEP_DAYS)),))
+        from edge_node.services import attachments
+
+        attachments.clean_orphans(db, cfg)  # files a crash left without their row
     finally:
         db.conn.close()
     if closed:
@@ -93,9 +96,10 @@ class SyncJob:
                      self.next_try.isoformat())
             return "failed"
         self.failures, self.next_try = 0, None
-        if report.pushed_events or report.pulled_items:
-            log.info("synced: %d events sent, %d items received", report.pushed_events,
-                     report.pulled_items)
+        files = (report.attachments or {}).get("sent", 0)
+        if report.pushed_events or report.pulled_items or files:
+            log.info("synced: %d events sent, %d attachment files sent, %d items received",
+                     report.pushed_events, files, report.pulled_items)
         return "ok"
 
 

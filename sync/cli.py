@@ -107,7 +107,7 @@ def import_cmd(ctx, file, out):
         reply, batches = import_file(
             store, hub_id=cfg.hub_id, identity=load_or_create_identity(cfg.home / "keys"),
             data=Path(file).read_bytes(), now=now_utc(), max_bytes=cfg.max_batch_bytes,
-            feed_limit=10_000)
+            feed_limit=10_000, cfg=cfg)
     except HubError as exc:
         raise click.ClickException(f"file refused ({exc.code}): {exc.message}; nothing "
                                    "applied") from None

@@ -33,6 +33,7 @@ from sync import protocol
 
 STAGE_PUSH = "push"
 STAGE_PULL = "pull"
+STAGE_ATTACHMENTS = "attachments"  # after the batches: the hub must know a file first
 MAX_BATCH_EVENTS = 500
 MAX_BATCH_JSON_BYTES = 2 * 1024 * 1024
 MAX_ROUNDS = 200
@@ -51,6 +52,9 @@ ERROR_MESSAGES = {
     "seq_reused": "Dữ liệu trên máy này đã bị khôi phục từ một bản sao cũ nên không khớp với "
                   "tỉnh. Hồ sơ vẫn an toàn trên máy; bộ phận CNTT cần đăng ký lại máy với tỉnh.",
     "bad_reply": "Phản hồi từ tỉnh không hợp lệ; sẽ thử lại sau.",
+    "chunk_mismatch": "Một phần tệp đính kèm bị hỏng trên đường truyền; sẽ gửi lại phần đó.",
+    "staging_full": "Máy chủ tỉnh tạm hết chỗ nhận tệp đính kèm; sẽ gửi tiếp sau.",
+    "too_large": "Tỉnh từ chối tệp đính kèm vì quá lớn so với giới hạn của tỉnh.",
 }
 
 
@@ -67,6 +71,7 @@ class Report:
     pushed_events: int = 0
     batches: int = 0
     pulled_items: int = 0
+    attachments: dict = field(default_factory=dict)
     error: str | None = None
     stages: list[str] = field(default_factory=list)
 
@@ -225,6 +230,9 @@ def apply_ack(db, ack: dict, stamp: str) -> None:
             db.conn.execute("DELETE FROM sync_batches WHERE acked_at IS NULL")
             db.conn.execute("UPDATE outbox SET acked_at = NULL WHERE seq >= ?",
                             (int(ack["resend_from"]),))
+            from edge_node.store import attachments as attachment_store
+
+            attachment_store.reopen_from(db, int(ack["resend_from"]))
             settings.put(db, "sync.prev_hash", ack["last_digest"])
         elif not list(db.query("SELECT 1 FROM sync_batches WHERE acked_at IS NULL LIMIT 1")):
             settings.put(db, "sync.prev_hash", ack["last_digest"])
@@ -402,7 +410,11 @@ def export_file(db, cfg: Config, *, now_fn) -> tuple[bytes, int]:
                             first_seq=0, last_seq=0, prev_hash=protocol.GENESIS_HASH,
                             created_at=now_fn().isoformat(), kind="pull")
     events = sum(r["last_seq"] - r["first_seq"] + 1 for r in rows)
-    return write_bundle([bytes(r["envelope"]) for r in rows] + [request]), events
+    from edge_node.services import attachments
+
+    # after the batches that announce them: the hub takes only files it was told about
+    chunks, _ = attachments.export_chunks(db, cfg, me=me, state=state, now_fn=now_fn)
+    return write_bundle([bytes(r["envelope"]) for r in rows] + chunks + [request]), events
 
 
 def import_reply(db, cfg: Config, data: bytes, *, now_fn) -> tuple[int, int]:
@@ -434,6 +446,10 @@ def import_reply(db, cfg: Config, data: bytes, *, now_fn) -> tuple[int, int]:
             apply_ack(db, env.records[0], to_iso(now_fn()))
         elif env.header["kind"] == protocol.KIND_FEED:
             applied += apply_feed(db, env.records, now_fn)
+        elif env.header["kind"] == "att_state":
+            from edge_node.services import attachments
+
+            attachments.apply_states(db, env.records, now_fn())
     return int(enrolled(db).get("acked_seq", 0) or 0), applied
 
 
@@ -444,6 +460,10 @@ def sync_once(db, cfg: Config, *, now_fn, http=requests) -> Report:
     try:
         report.stages.append(STAGE_PUSH)
         report.pushed_events, report.batches = push(db, cfg, now_fn=now_fn, http=http)
+        report.stages.append(STAGE_ATTACHMENTS)
+        from edge_node.services import attachments
+
+        report.attachments = attachments.upload_pending(db, cfg, now_fn=now_fn, http=http)
         report.stages.append(STAGE_PULL)
         report.pulled_items = pull(db, cfg, now_fn=now_fn, http=http)
     except SyncError as exc:
@@ -474,6 +494,7 @@ def status(db) -> dict:
                     ).total_seconds())
     reconciled = json.loads(state["reconcile"]) if state.get("reconcile") else None
     progress = json.loads(state["progress"]) if state.get("progress") else None
+    from edge_node.store import attachments as attachment_store
     return {"enrolled": bool(state), "node_id": state.get("node_id"),
             "reconcile": reconciled, "reconciled_at": state.get("reconciled_at"),
             "progress": progress, "conflicts": int(state.get("conflicts", 0) or 0),
@@ -484,7 +505,8 @@ def status(db) -> dict:
             "acked_seq": int(state.get("acked_seq", 0) or 0),
             "feed_cursor": int(state.get("feed_cursor", 0) or 0),
             "last_error": error, "last_error_message": state.get("last_error_detail"),
-            "clock_skew_seconds": skew}
+            "clock_skew_seconds": skew,
+            "attachments": attachment_store.transfer_totals(db)}
 
 
 def reconcile(db, cfg: Config, *, now_fn, http=requests) -> dict:

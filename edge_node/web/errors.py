@@ -28,6 +28,12 @@ def page_error(status: int, message: str | None = None):
 def register(app) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
+        limits = app.config.get("UPLOAD_LIMITS", {})
+        if exc.code == 413 and request.endpoint in limits:
+            mb = app.config["EDGE"].attachment_max_mb
+            if request.path.startswith("/api/"):
+                return api_error(413, "too_large", f"attachment larger than {mb} MB")
+            return page_error(413, f"Tệp quá lớn: mỗi tệp đính kèm tối đa {mb} MB.")
         if request.path.startswith("/api/"):
             return api_error(exc.code or 500, (exc.name or "error").lower().replace(" ", "_"),
                              exc.description or exc.name)
