@@ -33,6 +33,7 @@ from sync import protocol
 
 STAGE_PUSH = "push"
 STAGE_PULL = "pull"
+STAGE_RECOVER = "recover"
 MAX_BATCH_EVENTS = 500
 MAX_BATCH_JSON_BYTES = 2 * 1024 * 1024
 MAX_ROUNDS = 200
@@ -51,6 +52,11 @@ ERROR_MESSAGES = {
     "seq_reused": "Dữ liệu trên máy này đã bị khôi phục từ một bản sao cũ nên không khớp với "
                   "tỉnh. Hồ sơ vẫn an toàn trên máy; bộ phận CNTT cần đăng ký lại máy với tỉnh.",
     "bad_reply": "Phản hồi từ tỉnh không hợp lệ; sẽ thử lại sau.",
+    "unsupported_version": "Phiên bản phần mềm trên máy này không còn tương thích với hệ thống "
+                           "của tỉnh. Bộ phận CNTT cần nâng cấp phần mềm; hồ sơ vẫn an toàn "
+                           "trên máy.",
+    "recover_pending": "Máy vừa được khôi phục từ bản sao lưu: cần kết nối mạng với tỉnh một "
+                       "lần để lấy lại dữ liệu trước khi gửi bằng USB.",
 }
 
 
@@ -90,7 +96,8 @@ def enroll(db: sqlite_utils.Database, cfg: Config, hub_url: str, code: str, *,
     url = hub_url.rstrip("/") + "/api/v1/enroll"
     try:
         resp = http.post(url, json={"code": code, "node_bundle": protocol.public_bundle(me),
-                                    "label": socket.gethostname()[:100]}, timeout=TIMEOUT)
+                                    "label": socket.gethostname()[:100],
+                                    "protocol_version": protocol.PROTOCOL_VERSION}, timeout=TIMEOUT)
     except requests.RequestException as exc:
         raise SyncError("offline", f"cannot reach {url}: {exc.__class__.__name__}") from None
     if resp.status_code != 201:
@@ -107,7 +114,7 @@ def enroll(db: sqlite_utils.Database, cfg: Config, hub_url: str, code: str, *,
         db.conn.execute("DELETE FROM sync_batches")
         db.conn.execute("UPDATE outbox SET acked_at = NULL")
         for key in ("acked_seq", "last_error", "last_error_detail", "last_error_technical",
-                    "reconcile", "progress", "conflicts"):
+                    "reconcile", "progress", "conflicts", "recover"):
             settings.put(db, "sync." + key, None)
         values = {"hub_url": hub_url.rstrip("/"), "hub_id": body["hub_id"],
                   "node_id": body["node_id"], "commune_code": body["commune_code"],
@@ -379,11 +386,15 @@ def export_file(db, cfg: Config, *, now_fn) -> tuple[bytes, int]:
     Returns ``(body, events)``. The batches are stored like online ones, so a
     later online round or a second export sends the very same bytes.
     """
+    from edge_node.services import recovery
     from sync.files import write_bundle
 
     state = enrolled(db)
     if state is None:
         raise SyncError("not_enrolled")
+    if recovery.pending(db):
+        raise SyncError("recover_pending", "restored from a backup: sync online once first "
+                        "(edge-node sync --once) so the hub can say what it holds")
     me = identity(cfg)
     for _ in range(MAX_ROUNDS):
         if _next_batch(db, enrolled(db), me, now_fn(), after_stored=True) is None:
@@ -434,9 +445,14 @@ def import_reply(db, cfg: Config, data: bytes, *, now_fn) -> tuple[int, int]:
 
 def sync_once(db, cfg: Config, *, now_fn, http=requests) -> Report:
     """One round: push everything, then pull everything. Errors are recorded, not raised."""
+    from edge_node.services import recovery
+
     report = Report()
     stamp = to_iso(now_fn())
     try:
+        if recovery.pending(db):  # restored from a backup: learn what the hub holds first
+            report.stages.append(STAGE_RECOVER)
+            recovery.recover(db, cfg, now_fn=now_fn, http=http)
         report.stages.append(STAGE_PUSH)
         report.pushed_events, report.batches = push(db, cfg, now_fn=now_fn, http=http)
         report.stages.append(STAGE_PULL)
@@ -479,7 +495,7 @@ def status(db) -> dict:
             "acked_seq": int(state.get("acked_seq", 0) or 0),
             "feed_cursor": int(state.get("feed_cursor", 0) or 0),
             "last_error": error, "last_error_message": state.get("last_error_detail"),
-            "clock_skew_seconds": skew}
+            "clock_skew_seconds": skew, "recover_pending": "recover" in state}
 
 
 def reconcile(db, cfg: Config, *, now_fn, http=requests) -> dict:

@@ -128,6 +128,11 @@ def pull():
     return _answer(service.pull, limit=current_app.config["EDGE"].feed_batch_items)
 
 
+@api.route("/sync/recover", methods=["POST"])
+def recover():
+    return _answer(service.recover)
+
+
 @api.route("/sync/reconcile", methods=["POST"])
 def reconcile():
     return _answer(service.reconcile)
