@@ -465,9 +465,27 @@ def restore(ctx: click.Context, archive: str, force: bool) -> None:
                f"{result.manifest['node_id'] or 'not enrolled'}). The previous files are in "
                f"{result.moved_to}.")
     if result.recovery:
-        click.echo("Work done after that backup and never sent to the province is lost. At "
-                   "its next sync the node fetches from the province what it had already "
-                   "sent: run 'edge-node sync --once' (or start the node) while online.")
+        click.echo("Work done after that backup and never sent to the province is lost.")
+        _recover_now(cfg)
+
+
+def _recover_now(cfg) -> None:
+    """Fetch what the province holds right after a restore, when it can be reached."""
+    from edge_node.services import recovery, sync
+
+    db = _open(cfg)
+    try:
+        done = recovery.recover(db, cfg, now_fn=now_utc)
+    except sync.SyncError as exc:
+        click.echo(f"Could not reach the province now ({exc.code}). Until the node syncs once "
+                   "(it does so by itself when serving online, or run 'edge-node sync --once')"
+                   ", no new work can be recorded, so no number the province holds is reused.")
+        return
+    finally:
+        db.conn.close()
+    click.echo(f"Recovered from the province {done['events']} events "
+               f"({done['dossier_events']} dossier events) sent after the backup; the node is "
+               f"in step with it at event {done['hub_seq']}.")
 
 
 @cli.command()
@@ -512,4 +530,12 @@ def _migrate_with_backup(cfg):
 
 
 def main() -> None:
-    cli(prog_name="edge-node")
+    from edge_node.store.outbox import RecoveryPending
+
+    try:
+        cli(prog_name="edge-node")
+    except RecoveryPending:
+        click.echo("Error: this node was restored from a backup and must sync with the "
+                   "province once ('edge-node sync --once') before recording new work.",
+                   err=True)
+        sys.exit(1)

@@ -12,11 +12,21 @@ import uuid
 import sqlite_utils
 
 
+class RecoveryPending(RuntimeError):
+    """The node was restored from a backup and has not yet learnt what the province holds:
+    a new event now could take a number (or a dossier code) the province already has."""
+
+
 def add(db: sqlite_utils.Database, *, kind: str, payload: dict, at: str,
         event_id: str | None = None) -> int:
-    """Queue one event for the province; call inside a write transaction."""
+    """Queue one event for the province; call inside a write transaction.
+
+    :raises RecoveryPending: after a restore, until the first sync has recovered.
+    """
     if not db.conn.in_transaction:
         raise RuntimeError("outbox.add must run inside a write transaction")
+    if db.conn.execute("SELECT 1 FROM settings WHERE key = 'sync.recover'").fetchone():
+        raise RecoveryPending("restored from a backup: sync with the province first")
     cur = db.conn.execute(
         "INSERT INTO outbox (event_id, kind, payload, created_at) VALUES (?,?,?,?)",
         (event_id or str(uuid.uuid4()), kind,

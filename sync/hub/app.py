@@ -51,8 +51,10 @@ def create_hub_app(cfg) -> Flask:
         HUB_IDENTITY=protocol.load_or_create_identity(cfg.home / "keys"),
         HOME_ENDPOINT="hub.nodes",
         OPEN_ENDPOINTS={"hubapi.enroll", "hubapi.push", "hubapi.pull", "hubapi.reconcile",
+                        "hubapi.recover",
                         "hub.healthz"},
-        NO_SESSION_ENDPOINTS={"hubapi.push", "hubapi.pull", "hubapi.reconcile", "hub.healthz"},
+        NO_SESSION_ENDPOINTS={"hubapi.push", "hubapi.pull", "hubapi.reconcile", "hubapi.recover",
+                              "hub.healthz"},
     )
     app.json.ensure_ascii = False
     filters.register(app)
