@@ -187,8 +187,11 @@ def _post(http, url: str, data: bytes):
             err = resp.json()["error"]
         except (ValueError, KeyError, TypeError):
             raise SyncError("hub_error", f"HTTP {resp.status_code}") from None
-        raise SyncError(err.get("code", "hub_error"), ERROR_MESSAGES.get(
-            err.get("code"), f"Tỉnh từ chối dữ liệu: {err.get('message', '')}"))
+        code = err.get("code", "hub_error")
+        # Clerks read our own words for known codes; the hub's words stay as the detail
+        # (for IT staff: e.g. which protocol versions the hub speaks).
+        raise SyncError(code, str(err.get("message", ""))[:300] if code in ERROR_MESSAGES
+                        else f"Tỉnh từ chối dữ liệu: {err.get('message', '')}")
     return resp.content
 
 
@@ -251,7 +254,15 @@ def push(db, cfg: Config, *, now_fn, http=requests) -> tuple[int, int]:
         batch = _next_batch(db, state, me, now_fn())
         if batch is None:
             break
-        reply = _post(http, state["hub_url"] + "/api/v1/sync/push", bytes(batch["envelope"]))
+        try:
+            reply = _post(http, state["hub_url"] + "/api/v1/sync/push", bytes(batch["envelope"]))
+        except SyncError as exc:
+            if exc.code == "unsupported_version":
+                # Sealed by a version the hub does not speak: reseal after the upgrade (the
+                # hub's chain check then tells us where it stands).
+                with write_tx(db):
+                    db.conn.execute("DELETE FROM sync_batches WHERE acked_at IS NULL")
+            raise
         ack = _open_reply(reply, me, state, protocol.KIND_ACK).records[0]
         apply_ack(db, ack, to_iso(now_fn()))
         if ack["status"] == "applied":
