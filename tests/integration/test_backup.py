@@ -308,3 +308,20 @@ def test_healthz_reports_integrity_disk_backup_age_and_backlog(app, db, cfg):
     body = client.get("/healthz").get_json()
     assert body["sync_backlog"] >= 1
     assert 30 * 3600 <= body["last_backup_age_seconds"] < 31 * 3600
+
+
+def test_after_a_restore_no_new_work_is_recorded_until_the_hub_has_answered(app, db):
+    from tests.conftest import add_user, api_token, valid_dossier
+
+    add_user(db, "canbo1", "clerk")
+    client = app.test_client()
+    headers = api_token(client, "canbo1")
+    with write_tx(db):
+        settings.put(db, "sync.recover", "2026-12-07T01:00:00Z")  # as 'restore' leaves it
+    before = db.conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
+    resp = client.post("/api/v1/dossiers", json=valid_dossier(), headers=headers)
+    assert resp.status_code == 503
+    assert resp.get_json()["error"]["code"] == "recovery_pending"
+    assert db.conn.execute("SELECT count(*) FROM outbox").fetchone()[0] == before
+    assert db.conn.execute("SELECT count(*) FROM dossiers").fetchone()[0] == 0
+    assert client.get("/api/v1/dossiers", headers=headers).status_code == 200  # reading works
