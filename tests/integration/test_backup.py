@@ -325,3 +325,12 @@ def test_after_a_restore_no_new_work_is_recorded_until_the_hub_has_answered(app,
     assert db.conn.execute("SELECT count(*) FROM outbox").fetchone()[0] == before
     assert db.conn.execute("SELECT count(*) FROM dossiers").fetchone()[0] == 0
     assert client.get("/api/v1/dossiers", headers=headers).status_code == 200  # reading works
+    from tests.conftest import login
+
+    with write_tx(db):
+        settings.put(db, "sync.node_id", "03325-1")
+        settings.put(db, "sync.hub_bundle", "{}")
+    browser = app.test_client()
+    assert login(browser, "canbo1").status_code == 302
+    page = browser.get("/sync").get_data(as_text=True)
+    assert "khôi phục từ bản sao lưu" in page
