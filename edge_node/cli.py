@@ -469,6 +469,11 @@ def restore(ctx: click.Context, archive: str, force: bool) -> None:
         _recover_now(cfg)
 
 
+_RECOVER_LATER = ("Until the node syncs once (it does so by itself when serving online, or run "
+                  "'edge-node sync --once'), no new work can be recorded, so no number the "
+                  "province holds is reused.")
+
+
 def _recover_now(cfg) -> None:
     """Fetch what the province holds right after a restore, when it can be reached."""
     from edge_node.services import recovery, sync
@@ -477,9 +482,13 @@ def _recover_now(cfg) -> None:
     try:
         done = recovery.recover(db, cfg, now_fn=now_utc)
     except sync.SyncError as exc:
-        click.echo(f"Could not reach the province now ({exc.code}). Until the node syncs once "
-                   "(it does so by itself when serving online, or run 'edge-node sync --once')"
-                   ", no new work can be recorded, so no number the province holds is reused.")
+        reason = ("Could not reach the province now" if exc.code == "offline" else
+                  f"The province did not answer the recovery ({exc.detail or exc.message})")
+        click.echo(f"{reason} [{exc.code}]. {_RECOVER_LATER}")
+        return
+    except Exception as exc:  # the restore is done; recovery retries at the next sync
+        click.echo(f"Recovery did not run now ({exc.__class__.__name__}: {exc}). "
+                   f"{_RECOVER_LATER}")
         return
     finally:
         db.conn.close()

@@ -256,8 +256,24 @@ def test_a_node_restored_with_the_restore_command_gets_back_what_the_hub_holds(l
             assert con.execute("SELECT count(*) FROM hub_dossiers").fetchone()[0] == 11
         finally:
             con.close()
+        # restored again while the province is reachable: the command recovers at once
+        again = tmp_path / "today.zip"
+        assert node_cli(cfg.home, "backup", "--out", str(again)).returncode == 0
+        more = [clerk.receive()["code"] for _ in range(2)]
+        assert sync_service.sync_once(restored, cfg, now_fn=now_utc).error is None
     finally:
         restored.conn.close()
+    out = node_cli(cfg.home, "restore", str(again))
+    assert out.returncode == 0, out.stderr
+    assert "Recovered from the province 2 events (2 dossier events)" in out.stdout
+    final = open_db(cfg.db_path)
+    try:
+        assert all(dossier_store.get(final, c) for c in more)
+        assert not sync_service.status(final)["recover_pending"]
+        World(final, world.now).receive()  # work goes on at once
+        assert_converged(hub, cfg, final)
+    finally:
+        final.conn.close()
 
 
 def test_a_hub_restored_from_backup_resends_its_feed(linked, cfg, db, tmp_path):
