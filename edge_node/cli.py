@@ -62,6 +62,8 @@ def init(ctx: click.Context) -> None:
     cfg = _cfg(ctx)
     lock = _lock(cfg)
     try:
+        if cfg.db_path.exists():
+            _migrate_with_backup(cfg)  # an existing home upgrades only after a backup
         result = init_home(cfg)
     except (OSError, sqlite3.Error) as exc:
         raise click.ClickException(f"cannot create the home {cfg.home}: {exc}") from None
