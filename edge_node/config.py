@@ -111,8 +111,8 @@ OPTIONS: tuple[Option, ...] = (
            "Local hour (Asia/Ho_Chi_Minh) from which the daily backup is made; a PC switched "
            "on later makes it as soon as it serves.", _hour),
     Option("backup_dir", str, "", "EDGE_NODE_BACKUP_DIR",
-           "Folder for backups (empty: the home's backups/ folder). Best on another disk "
-           "or a USB drive."),
+           "Folder for backups (empty: the home's backups/ folder; a relative path is "
+           "inside the home). Best on another disk or a USB drive."),
 )
 
 class ConfigError(ValueError):
@@ -171,7 +171,8 @@ class Config:
     def backups_path(self) -> Path:
         """Where backups go: ``backup_dir`` when set, else ``{home}/backups``."""
         chosen = self.values.get("backup_dir") or ""
-        return Path(chosen).expanduser() if chosen else self.home / "backups"
+        # a relative folder is taken inside the home, whatever the service's working folder
+        return self.home / Path(chosen).expanduser() if chosen else self.home / "backups"
 
 
 def resolve_home(home: str | os.PathLike | None = None, environ=None, *, home_env: str = HOME_ENV,
