@@ -34,6 +34,7 @@ from sync import protocol
 STAGE_PUSH = "push"
 STAGE_PULL = "pull"
 STAGE_ATTACHMENTS = "attachments"  # after the batches: the hub must know a file first
+STAGE_RECOVER = "recover"
 MAX_BATCH_EVENTS = 500
 MAX_BATCH_JSON_BYTES = 2 * 1024 * 1024
 MAX_ROUNDS = 200
@@ -55,6 +56,11 @@ ERROR_MESSAGES = {
     "chunk_mismatch": "Một phần tệp đính kèm bị hỏng trên đường truyền; sẽ gửi lại phần đó.",
     "staging_full": "Máy chủ tỉnh tạm hết chỗ nhận tệp đính kèm; sẽ gửi tiếp sau.",
     "too_large": "Tỉnh từ chối tệp đính kèm vì quá lớn so với giới hạn của tỉnh.",
+    "unsupported_version": "Phiên bản phần mềm trên máy này không còn tương thích với hệ thống "
+                           "của tỉnh. Bộ phận CNTT cần nâng cấp phần mềm; hồ sơ vẫn an toàn "
+                           "trên máy.",
+    "recover_pending": "Máy vừa được khôi phục từ bản sao lưu: cần kết nối mạng với tỉnh một "
+                       "lần để lấy lại dữ liệu trước khi gửi bằng USB.",
 }
 
 
@@ -95,7 +101,8 @@ def enroll(db: sqlite_utils.Database, cfg: Config, hub_url: str, code: str, *,
     url = hub_url.rstrip("/") + "/api/v1/enroll"
     try:
         resp = http.post(url, json={"code": code, "node_bundle": protocol.public_bundle(me),
-                                    "label": socket.gethostname()[:100]}, timeout=TIMEOUT)
+                                    "label": socket.gethostname()[:100],
+                                    "protocol_version": protocol.PROTOCOL_VERSION}, timeout=TIMEOUT)
     except requests.RequestException as exc:
         raise SyncError("offline", f"cannot reach {url}: {exc.__class__.__name__}") from None
     if resp.status_code != 201:
@@ -112,7 +119,7 @@ def enroll(db: sqlite_utils.Database, cfg: Config, hub_url: str, code: str, *,
         db.conn.execute("DELETE FROM sync_batches")
         db.conn.execute("UPDATE outbox SET acked_at = NULL")
         for key in ("acked_seq", "last_error", "last_error_detail", "last_error_technical",
-                    "reconcile", "progress", "conflicts"):
+                    "reconcile", "progress", "conflicts", "recover"):
             settings.put(db, "sync." + key, None)
         values = {"hub_url": hub_url.rstrip("/"), "hub_id": body["hub_id"],
                   "node_id": body["node_id"], "commune_code": body["commune_code"],
@@ -185,8 +192,11 @@ def _post(http, url: str, data: bytes):
             err = resp.json()["error"]
         except (ValueError, KeyError, TypeError):
             raise SyncError("hub_error", f"HTTP {resp.status_code}") from None
-        raise SyncError(err.get("code", "hub_error"), ERROR_MESSAGES.get(
-            err.get("code"), f"Tỉnh từ chối dữ liệu: {err.get('message', '')}"))
+        code = err.get("code", "hub_error")
+        # Clerks read our own words for known codes; the hub's words stay as the detail
+        # (for IT staff: e.g. which protocol versions the hub speaks).
+        raise SyncError(code, str(err.get("message", ""))[:300] if code in ERROR_MESSAGES
+                        else f"Tỉnh từ chối dữ liệu: {err.get('message', '')}")
     return resp.content
 
 
@@ -257,7 +267,15 @@ def push(db, cfg: Config, *, now_fn, http=requests) -> tuple[int, int]:
         batch = _next_batch(db, state, me, now_fn())
         if batch is None:
             break
-        reply = _post(http, state["hub_url"] + "/api/v1/sync/push", bytes(batch["envelope"]))
+        try:
+            reply = _post(http, state["hub_url"] + "/api/v1/sync/push", bytes(batch["envelope"]))
+        except SyncError as exc:
+            if exc.code == "unsupported_version":
+                # Sealed by a version the hub does not speak: reseal after the upgrade (the
+                # hub's chain check then tells us where it stands).
+                with write_tx(db):
+                    db.conn.execute("DELETE FROM sync_batches WHERE acked_at IS NULL")
+            raise
         ack = _open_reply(reply, me, state, protocol.KIND_ACK).records[0]
         apply_ack(db, ack, to_iso(now_fn()))
         if ack["status"] == "applied":
@@ -392,11 +410,15 @@ def export_file(db, cfg: Config, *, now_fn) -> tuple[bytes, int]:
     Returns ``(body, events)``. The batches are stored like online ones, so a
     later online round or a second export sends the very same bytes.
     """
+    from edge_node.services import recovery
     from sync.files import write_bundle
 
     state = enrolled(db)
     if state is None:
         raise SyncError("not_enrolled")
+    if recovery.pending(db):
+        raise SyncError("recover_pending", "restored from a backup: sync online once first "
+                        "(edge-node sync --once) so the hub can say what it holds")
     me = identity(cfg)
     for _ in range(MAX_ROUNDS):
         if _next_batch(db, enrolled(db), me, now_fn(), after_stored=True) is None:
@@ -455,9 +477,14 @@ def import_reply(db, cfg: Config, data: bytes, *, now_fn) -> tuple[int, int]:
 
 def sync_once(db, cfg: Config, *, now_fn, http=requests) -> Report:
     """One round: push everything, then pull everything. Errors are recorded, not raised."""
+    from edge_node.services import recovery
+
     report = Report()
     stamp = to_iso(now_fn())
     try:
+        if recovery.pending(db):  # restored from a backup: learn what the hub holds first
+            report.stages.append(STAGE_RECOVER)
+            recovery.recover(db, cfg, now_fn=now_fn, http=http)
         report.stages.append(STAGE_PUSH)
         report.pushed_events, report.batches = push(db, cfg, now_fn=now_fn, http=http)
         report.stages.append(STAGE_ATTACHMENTS)
@@ -505,7 +532,7 @@ def status(db) -> dict:
             "acked_seq": int(state.get("acked_seq", 0) or 0),
             "feed_cursor": int(state.get("feed_cursor", 0) or 0),
             "last_error": error, "last_error_message": state.get("last_error_detail"),
-            "clock_skew_seconds": skew,
+            "clock_skew_seconds": skew, "recover_pending": "recover" in state,
             "attachments": attachment_store.transfer_totals(db)}
 
 

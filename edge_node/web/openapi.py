@@ -136,7 +136,15 @@ def spec() -> dict:
             "/healthz": {"get": {"summary": "Liveness and database check", "responses": {
                 "200": _resp("Up", {"type": "object", "properties": {
                     "status": {"type": "string"}, "version": {"type": "string"},
-                    "db": {"type": "string"}}}),
+                    "db": {"type": "string"},
+                    "integrity": {"type": "string",
+                                  "description": "PRAGMA quick_check, cached 5 minutes"},
+                    "disk_free_bytes": {"type": ["integer", "null"]},
+                    "last_backup_at": {"type": ["string", "null"], "format": "date-time"},
+                    "last_backup_age_seconds": {"type": ["integer", "null"]},
+                    "sync_backlog": {"type": "integer",
+                                     "description": "events not yet acknowledged by the hub"},
+                }}),
                 "503": _resp("Database not usable")}}},
             "/api/v1/session": {
                 "post": {"summary": "Log in; returns a Bearer token", "requestBody": {

@@ -52,9 +52,9 @@ def create_hub_app(cfg) -> Flask:
         HUB_IDENTITY=protocol.load_or_create_identity(cfg.home / "keys"),
         HOME_ENDPOINT="hub.nodes",
         OPEN_ENDPOINTS={"hubapi.enroll", "hubapi.push", "hubapi.pull", "hubapi.reconcile",
-                        "hub.healthz", *ATTACHMENT_ENDPOINTS},
-        NO_SESSION_ENDPOINTS={"hubapi.push", "hubapi.pull", "hubapi.reconcile", "hub.healthz",
-                              *ATTACHMENT_ENDPOINTS},
+                        "hubapi.recover", "hub.healthz", *ATTACHMENT_ENDPOINTS},
+        NO_SESSION_ENDPOINTS={"hubapi.push", "hubapi.pull", "hubapi.reconcile", "hubapi.recover",
+                              "hub.healthz", *ATTACHMENT_ENDPOINTS},
     )
     app.json.ensure_ascii = False
     filters.register(app)
@@ -128,6 +128,11 @@ def push():
 @api.route("/sync/pull", methods=["POST"])
 def pull():
     return _answer(service.pull, limit=current_app.config["EDGE"].feed_batch_items)
+
+
+@api.route("/sync/recover", methods=["POST"])
+def recover():
+    return _answer(service.recover)
 
 
 @api.route("/sync/reconcile", methods=["POST"])

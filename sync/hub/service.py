@@ -84,6 +84,10 @@ def enroll(store: HubStore, *, hub_id: str, identity: protocol.Identity, body: d
         raise HubError("bad_bundle", "node_bundle is not a valid public key bundle") from None
     label = str(body.get("label") or "")[:100]
     stamp = to_iso(now)
+    version = body.get("protocol_version", 1)  # nodes from before the field speak version 1
+    if type(version) is not int or version not in protocol.SUPPORTED_VERSIONS:
+        raise HubError("unsupported_version", protocol.version_problem(
+            version if type(version) is int else -1), 400)
 
     def make_node(code_row: dict) -> dict:
         number = store.count_nodes(code_row["commune_code"]) + 1
@@ -465,3 +469,31 @@ def _chunk_state(store: HubStore, cfg, identity, data: bytes, now: datetime,
                      _state(sha256, "partial", offset + len(chunk)))
     store.seen(node_id, to_iso(now))
     return node_id, state
+RECOVER_LIMIT = 500
+
+
+def recover(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: bytes,
+            now: datetime, remote: str = "") -> bytes:
+    """Tell a node restored from a backup what the hub holds of it.
+
+    The request ``{after}`` names the node's last sequence number; the reply's
+    first record is the hub's state (``acked_seq``, ``acked_event_id``,
+    ``last_digest``) and the rest are the node's own records after *after*
+    (at most :data:`RECOVER_LIMIT`; the node asks again from the last one).
+    Nothing changes on the hub: the node resumes the chain where the hub stands.
+    """
+    def check(header: dict) -> None:
+        if header["kind"] != "recover":
+            raise protocol.ProtocolError("wrong_kind", f"expected recover, got {header['kind']}")
+
+    opened = _open(store, identity, hub_id, data, 64 * 1024, remote, now, check)
+    node_id = opened.header["sender"]
+    after = opened.records[0].get("after") if opened.records else None
+    if type(after) is not int or after < 0:
+        raise HubError("bad_request", "recover needs {after: int >= 0}")
+    state = store.recovery_state(node_id)
+    events = store.events_after(node_id, after, RECOVER_LIMIT)
+    store.seen(node_id, to_iso(now))
+    last = events[-1]["seq"] if events else after
+    return _reply(store, identity, hub_id, node_id, "recover", [state, *events], after + 1,
+                  last, now)

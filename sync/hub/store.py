@@ -302,6 +302,24 @@ class HubStore:
                                " node_id = ? ORDER BY seq", [node_id]):
             yield r["at"], r["event_id"], r["kind"], json.loads(r["payload"])
 
+    # -- recovery of a node restored from a backup (portable SQL) -------------------------
+
+    def recovery_state(self, node_id: str) -> dict:
+        """What the hub holds of a node: last applied seq, its event id and the chain digest."""
+        row = self.db.conn.execute(
+            "SELECT n.acked_seq, n.last_digest, e.event_id FROM nodes n LEFT JOIN hub_events e"
+            " ON e.node_id = n.node_id AND e.seq = n.acked_seq WHERE n.node_id = ?",
+            (node_id,)).fetchone()
+        return {"acked_seq": row[0], "last_digest": row[1] or GENESIS_HASH,
+                "acked_event_id": row[2]}
+
+    def events_after(self, node_id: str, after: int, limit: int) -> list[dict]:
+        """The node's own records the hub holds after *after*, in order, as it sent them."""
+        return [{"seq": r[0], "event_id": r[1], "kind": r[2], "at": r[3],
+                 "payload": json.loads(r[4])} for r in self.db.conn.execute(
+            "SELECT seq, event_id, kind, at, payload FROM hub_events WHERE node_id = ?"
+            " AND seq > ? ORDER BY seq LIMIT ?", (node_id, after, limit)).fetchall()]
+
     def save_reconcile(self, node_id: str, result: dict, now: str) -> None:
         with write_tx(self.db):
             self.db.conn.execute("UPDATE nodes SET reconcile = ?, reconciled_at = ? WHERE"
