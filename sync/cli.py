@@ -255,6 +255,32 @@ def user_add(ctx, username, role, full_name, password_stdin):
 
 
 @cli.group()
+def audit():
+    """Check the audit chains the nodes sent."""
+
+
+@audit.command("verify")
+@click.argument("node_id")
+@click.pass_context
+def audit_verify(ctx, node_id):
+    """Walk NODE_ID's shipped audit chain; exit 1 naming the first broken entry."""
+    from sync.hub.audit import verify_node
+
+    store = _store(_cfg(ctx))
+    try:
+        if store.node(node_id) is None:
+            raise click.ClickException(f"no node {node_id}")
+        result = verify_node(store, node_id)
+    finally:
+        store.close()
+    if result["broken_at"] is not None:
+        raise click.ClickException(
+            f"audit chain of {node_id} broken at entry {result['broken_at']} "
+            f"({result['reason']}): an entry was edited, deleted, reordered or cut off")
+    click.echo(f"Audit chain of {node_id} intact: {result['entries']} entries received.")
+
+
+@cli.group()
 def catalog():
     """Publish procedure catalogs to every node."""
 

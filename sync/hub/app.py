@@ -141,8 +141,11 @@ def node_page(node_id: str):
     node = store().node(node_id)
     if node is None:
         abort(404)
+    from sync.hub.audit import verify_node
+
     result = _json.loads(node["reconcile"]) if node["reconcile"] else None
-    return render_template("hub/node.html", n=node_json(node), raw=node, result=result)
+    return render_template("hub/node.html", n=node_json(node), raw=node, result=result,
+                           audit=verify_node(store(), node_id))
 
 
 def node_json(n: dict) -> dict:
