@@ -97,6 +97,7 @@ def import_cmd(ctx, file, out):
     """Apply a node's USB file and write the reply (acks and feed) to --out."""
     from pathlib import Path
 
+    from sync.hub.population import load_source
     from sync.hub.service import HubError, import_file
     from sync.protocol import load_or_create_identity
 
@@ -106,7 +107,7 @@ def import_cmd(ctx, file, out):
         reply, batches = import_file(
             store, hub_id=cfg.hub_id, identity=load_or_create_identity(cfg.home / "keys"),
             data=Path(file).read_bytes(), now=now_utc(), max_bytes=cfg.max_batch_bytes,
-            feed_limit=10_000)
+            feed_limit=10_000, population=load_source(cfg))
     except HubError as exc:
         raise click.ClickException(f"file refused ({exc.code}): {exc.message}; nothing "
                                    "applied") from None

@@ -71,13 +71,24 @@ def create_app(cfg: Config | None = None, *, home: str | None = None) -> Flask:
     def _inject():
         return {"version": __version__, "cfg": cfg, "sync_badge": _sync_badge}
 
-    from edge_node.web import admin, api, auth, catalog, dossiers, errors, health, reports, security
+    from edge_node.web import (
+        admin,
+        api,
+        auth,
+        catalog,
+        dossiers,
+        errors,
+        health,
+        population,
+        reports,
+        security,
+    )
 
     errors.register(app)
     auth.register(app)
     security.register(app)
     for bp in (auth.bp, auth.session_api, dossiers.bp, catalog.bp, admin.bp, api.bp, health.bp,
-               reports.bp):
+               reports.bp, population.bp, population.api):
         app.register_blueprint(bp)
     return app
 

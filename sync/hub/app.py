@@ -120,7 +120,10 @@ def _answer(handler, **extra):
 
 @api.route("/sync/push", methods=["POST"])
 def push():
-    return _answer(service.push, max_bytes=current_app.config["EDGE"].max_batch_bytes)
+    from sync.hub.population import load_source
+
+    cfg = current_app.config["EDGE"]
+    return _answer(service.push, max_bytes=cfg.max_batch_bytes, population=load_source(cfg))
 
 
 @api.route("/sync/pull", methods=["POST"])

@@ -29,6 +29,9 @@ OPTIONS: tuple[Option, ...] = (
            "How long an account stays locked after too many failed logins."),
     Option("api_token_hours", int, 12, "SYNC_HUB_API_TOKEN_HOURS", "Lifetime of an API token."),
     Option("log_level", str, "INFO", "SYNC_HUB_LOG_LEVEL", "Logging level."),
+    Option("population_source", str, "file:population.json", "SYNC_HUB_POPULATION_SOURCE",
+           "Where population look-ups are answered from: 'file:NAME' reads a JSON list of "
+           "(test) citizens in the hub home; nothing found is answered 'not found'."),
 )
 
 
