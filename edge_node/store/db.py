@@ -8,6 +8,7 @@ sqlite-utils operations inside the block nest as savepoints.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -92,5 +93,13 @@ def open_db(path: str | Path,
             migrations: list[tuple[int, list[str]]] = MIGRATIONS) -> sqlite_utils.Database:
     """Connect and bring the schema up to date."""
     db = connect(path)
+    _owner_only(Path(path))
     migrate(db, migrations=migrations)
     return db
+
+
+def _owner_only(path: Path) -> None:
+    """Password hashes and citizen data: the database file (and so its WAL and shared-memory
+    files, which SQLite creates with the database's mode) is readable by its owner only."""
+    if os.name == "posix" and path.exists() and path.stat().st_mode & 0o077:
+        path.chmod(0o600)

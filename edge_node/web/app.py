@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -33,8 +34,16 @@ def read_secret_key(cfg: Config) -> bytes:
     path: Path = cfg.secret_key_path
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(secrets.token_bytes(32))
-        path.chmod(0o600)
+        try:
+            # owner-only from the first byte: no moment where the umask's mode applies
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                         0o600)
+        except FileExistsError:
+            return path.read_bytes()  # another process made it meanwhile
+        with os.fdopen(fd, "wb") as handle:
+            if hasattr(os, "fchmod"):
+                os.fchmod(handle.fileno(), 0o600)
+            handle.write(secrets.token_bytes(32))
     return path.read_bytes()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from edge_node.config import OPTIONS as NODE_OPTIONS
 from edge_node.config import Config, Option, _positive, load_config
 
 HOME_ENV = "SYNC_HUB_HOME"
@@ -29,6 +30,9 @@ OPTIONS: tuple[Option, ...] = (
            "How long an account stays locked after too many failed logins."),
     Option("api_token_hours", int, 12, "SYNC_HUB_API_TOKEN_HOURS", "Lifetime of an API token."),
     Option("log_level", str, "INFO", "SYNC_HUB_LOG_LEVEL", "Logging level."),
+    *(Option(o.name, o.type, o.default, o.env.replace("EDGE_NODE_", "SYNC_HUB_"),
+             o.description, o.check) for o in NODE_OPTIONS
+      if o.name in ("login_rate_per_minute", "api_rate_per_minute")),
     Option("population_source", str, "file:population.json", "SYNC_HUB_POPULATION_SOURCE",
            "Where population look-ups are answered from: 'file:NAME' reads a JSON list of "
            "(test) citizens in the hub home; nothing found is answered 'not found'."),
