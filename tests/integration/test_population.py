@@ -244,3 +244,25 @@ def test_the_monitoring_report_counts_lookups_per_account_and_month(app, db, adm
     assert lines[0].startswith("Tháng,Tài khoản,Số lượt tra cứu")
     assert f"{month},tracuu,2,0,0,0,2" in lines
     assert f"{month},tracuu2,1,0,0,0,1" in lines
+
+
+def test_an_answer_nobody_asked_for_is_refused_and_recorded(linked, app, db, cfg):
+    """A compromised hub cannot push citizen data into a dossier that did not ask."""
+    from sync.hub.store import HubStore
+
+    hub, _world = linked
+    code = _dossier(app, db)
+    node_id = sync_service.enrolled(db)["node_id"]
+    store = HubStore(hub.home / "hub.db")
+    try:
+        store.publish("population.answer", {"request_id": "khong-co", "found": True,
+                                            "citizen": CITIZEN}, now_utc().isoformat(),
+                      [node_id])
+    finally:
+        store.close()
+    assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None
+    assert db.conn.execute("SELECT count(*) FROM population_lookups").fetchone()[0] == 0
+    refused = db.conn.execute("SELECT detail FROM audit WHERE action = 'feed.refused'"
+                              ).fetchall()
+    assert refused and "population.answer" in refused[-1][0]
+    assert code  # the dossier is untouched by it
