@@ -143,7 +143,8 @@ def test_no_api_input_gives_a_500(app, db):
         headers = {"Authorization": f"Bearer {tokens[who]}"} if who else {}
         resp = getattr(client, method)(url, query_string=query, json=body, headers=headers)
         assert resp.status_code < 500, (method, url, query, body, resp.get_data(as_text=True))
-        if resp.status_code != 204:
+        if resp.status_code != 204 and not 300 <= resp.status_code < 400:
+            # (a 3xx is the router tidying a path, e.g. "//" from an encoded slash)
             assert resp.is_json, (method, url, resp.status_code)
             if resp.status_code >= 400:
                 assert set(resp.get_json()["error"]) >= {"code", "message"}
