@@ -122,13 +122,14 @@ def verify_chain(db: sqlite_utils.Database) -> int | None:
             break
         prev = digest
     if _has_outbox(db):
-        hashes = dict(db.conn.execute("SELECT id, hash FROM audit").fetchall())
-        for (payload,) in db.conn.execute("SELECT payload FROM outbox WHERE kind = ?"
-                                          " ORDER BY seq", (KIND,)):
-            slot = json.loads(payload)
-            if hashes.get(slot.get("id")) != slot.get("hash"):
-                if first is None or slot.get("id", first) < first:
-                    first = slot.get("id")
+        # streamed (a node may hold millions of entries): each slot joined to its row
+        for slot_id, recorded, held in db.conn.execute(
+                "SELECT json_extract(o.payload, '$.id'), json_extract(o.payload, '$.hash'),"
+                " a.hash FROM outbox o LEFT JOIN audit a ON a.id = json_extract(o.payload,"
+                " '$.id') WHERE o.kind = ? ORDER BY o.seq", (KIND,)):
+            if held is None or held != recorded:
+                if first is None or (isinstance(slot_id, int) and slot_id < first):
+                    first = slot_id
                 break
     return first
 
