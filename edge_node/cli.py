@@ -83,7 +83,7 @@ def _setup_logging(cfg) -> None:
 def _lock(cfg) -> HomeLock:
     """Take the home's lock or stop with a clear message."""
     try:
-        cfg.home.mkdir(parents=True, exist_ok=True)
+        cfg.home.mkdir(mode=0o700, parents=True, exist_ok=True)
         return HomeLock(cfg.lock_path).acquire()
     except HomeLocked as exc:
         pid = f" (process {exc})" if str(exc) else ""

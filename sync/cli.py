@@ -25,7 +25,7 @@ def _cfg(ctx, **overrides):
 def _store(cfg):
     from sync.hub.store import HubStore
 
-    cfg.home.mkdir(parents=True, exist_ok=True)
+    cfg.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     return HubStore(cfg.db_path)
 
 
@@ -50,7 +50,7 @@ def serve(ctx, host, port):
     from sync.hub.app import create_hub_app
 
     cfg = _cfg(ctx, host=host, port=port)
-    cfg.home.mkdir(parents=True, exist_ok=True)
+    cfg.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         lock = HomeLock(cfg.lock_path).acquire()
     except HomeLocked:

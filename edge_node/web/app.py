@@ -54,7 +54,7 @@ def create_app(cfg: Config | None = None, *, home: str | None = None) -> Flask:
     connection (cheap) so waitress threads never share one.
     """
     cfg = cfg or load_config(home)
-    cfg.home.mkdir(parents=True, exist_ok=True)
+    cfg.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     open_db(cfg.db_path).conn.close()
     app = Flask("edge_node", static_folder=_static_folder(), static_url_path="/static",
                 template_folder=str(Path(__file__).resolve().parents[1] / "templates"))

@@ -36,7 +36,7 @@ def _identity() -> protocol.Identity:
 
 def create_hub_app(cfg) -> Flask:
     """Create the hub app for one hub home (keys, database, secret key)."""
-    cfg.home.mkdir(parents=True, exist_ok=True)
+    cfg.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     HubStore(cfg.db_path).close()  # migrate once
     here = Path(__file__).resolve().parent
     node_pkg = here.parents[1] / "edge_node"

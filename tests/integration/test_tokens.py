@@ -130,6 +130,25 @@ def test_secrets_and_keys_are_readable_by_the_owner_only(cfg, initialised, app):
     assert stat.S_IMODE((home / "keys").stat().st_mode) == 0o700
 
 
+def test_a_new_hub_home_keeps_its_secrets_to_its_owner(tmp_path):
+    if os.name != "posix":
+        return
+    from tests.integration.sync_helpers import hub_cli
+
+    home = tmp_path / "hub"
+    assert hub_cli(home, "enroll-code", "--commune", "03325").returncode == 0
+    from edge_node.web.app import read_secret_key
+    from sync.hub.config import load_hub_config
+    from sync.protocol import load_or_create_identity
+
+    cfg = load_hub_config(home, environ={})
+    read_secret_key(cfg)
+    load_or_create_identity(home / "keys")
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    for path in (home / "secret_key", home / "hub.db", home / "keys" / "sign_ed25519.pem"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
 def test_no_password_or_token_reaches_the_logs(tmp_path):
     import requests
 
