@@ -28,6 +28,7 @@ import csv
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -247,6 +248,7 @@ def main() -> None:
     print(f"| {applied[0] / wall:,.0f} | {wall:.1f} | {statistics.median(ms):.0f} | "
           f"{pct(ms, 95):.0f} | {ms[-1]:.0f} | {conflicts[0]} | {hub_cpu:.1f} | "
           f"{applied[0] / max(hub_cpu, 1e-9):,.0f} | ≥ 5,000/s |")
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def pct(ordered: list[float], p: float) -> float:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import socket
 import sys
 import tempfile
@@ -255,6 +256,7 @@ def main() -> None:
         hub_hpke.restore()
     finally:
         hub.stop()
+        shutil.rmtree(root, ignore_errors=True)
     envelope_time = timed.spent["seal"] + timed.spent["open_envelope"] + hub_side
     hpke_time = (timed.spent["_setup_base_s"] + timed.spent["_hpke_open"]
                  + sum(hub_hpke.spent.values()))
