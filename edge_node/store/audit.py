@@ -36,6 +36,8 @@ _entry_hash = entry_hash  # older name
 
 def _has_outbox(db: sqlite_utils.Database) -> bool:
     # The hub keeps the same audit table but has no outbox: its chain stays home.
+    if getattr(db, "dialect", "sqlite") != "sqlite":
+        return False  # only the hub runs on PostgreSQL (sync.hub.db.PgDatabase)
     return db.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'"
                            " AND name = 'outbox'").fetchone() is not None
 

@@ -79,6 +79,13 @@ class Hub:
         finally:
             store.close()
 
+    def connect(self):
+        """A connection to the hub's database for a test to read: ``execute(sql, params)``,
+        ``close()``; SQLite's ``PRAGMA integrity_check`` answers from :meth:`intact`."""
+        if not self.database_url:
+            return sqlite3.connect(self.home / "hub.db")
+        return _PgReader(self)
+
     def intact(self) -> bool:
         """SQLite's integrity check, or PostgreSQL's amcheck-free equivalent: every table
         readable and every (node_id, seq) unique (the primary key holds)."""
@@ -129,6 +136,25 @@ class Hub:
 
     def get(self, path: str):
         return requests.get(self.url + path, headers=self.token(), timeout=10)
+
+
+class _PgReader:
+    """What tests use of a sqlite3 connection, on the hub's PostgreSQL database."""
+
+    def __init__(self, hub: Hub):
+        from sync.hub.store import HubStore
+
+        self.hub = hub
+        self.store = HubStore(hub.database_url, migrate=False)
+
+    def execute(self, sql: str, params=()):
+        if sql.strip().upper() == "PRAGMA INTEGRITY_CHECK":
+            return sqlite3.connect(":memory:").execute(
+                "SELECT ?", ("ok" if self.hub.intact() else "broken",))
+        return self.store.execute(sql, params)
+
+    def close(self) -> None:
+        self.store.close()
 
 
 def node_cli(home, *args):

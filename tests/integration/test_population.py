@@ -3,7 +3,6 @@ answers encrypted in their dossier, masking everywhere else, and the monitoring 
 
 import json
 import os
-import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -13,6 +12,8 @@ from edge_node.services import population
 from edge_node.services import sync as sync_service
 from tests.conftest import add_user, api_token, csrf_from, login, valid_dossier
 from tests.integration.sync_helpers import linked_node, node_cli
+
+pytestmark = pytest.mark.usefixtures("hub_backend")
 
 FULL_ID = "011090001234"
 MASKED = "0110******34"
@@ -207,10 +208,10 @@ def test_a_lookup_goes_through_the_hub_and_its_answer_stays_encrypted_in_the_dos
     assert FULL_ID not in details and MASKED in details
     # the province monitors: its hub holds the look-ups and what it answered
     assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None
-    con = sqlite3.connect(hub.home / "hub.db")
+    con = hub.connect()
     answered = con.execute("SELECT officer, found FROM hub_population_answers").fetchall()
     con.close()
-    assert answered == [("tracuu", 1), ("tracuu", 1)]
+    assert [tuple(r) for r in answered] == [("tracuu", 1), ("tracuu", 1)]
 
 
 def test_an_unknown_citizen_is_answered_not_found(linked, app, db, cfg):
@@ -253,7 +254,7 @@ def test_an_answer_nobody_asked_for_is_refused_and_recorded(linked, app, db, cfg
     hub, _world = linked
     code = _dossier(app, db)
     node_id = sync_service.enrolled(db)["node_id"]
-    store = HubStore(hub.home / "hub.db")
+    store = HubStore(hub.database_url or hub.home / "hub.db")
     try:
         store.publish("population.answer", {"request_id": "khong-co", "found": True,
                                             "citizen": CITIZEN}, now_utc().isoformat(),

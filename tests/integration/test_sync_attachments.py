@@ -8,7 +8,6 @@ import io
 import json
 import os
 import signal
-import sqlite3
 
 import pytest
 import requests
@@ -22,6 +21,8 @@ from edge_node.store.db import write_tx
 from sync import protocol
 from tests.faults.proxy import FaultProxy
 from tests.integration.sync_helpers import linked_node
+
+pytestmark = pytest.mark.usefixtures("hub_backend")
 
 CHUNK_PATH = "/api/v1/sync/attachments/chunk"
 OFFER_PATH = "/api/v1/sync/attachments/offer"
@@ -44,7 +45,7 @@ def attach(db, cfg, world, data: bytes, name: str = "ban-quet.pdf") -> tuple[str
 
 
 def hub_db(hub):
-    return sqlite3.connect(hub.home / "hub.db")
+    return hub.connect()
 
 
 def hub_file(hub, sha: str):
@@ -346,10 +347,7 @@ def test_hub_restored_from_an_older_backup_gets_the_file_again(linked, cfg, db, 
     assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None
     hub.stop()
     backup = tmp_path / "hub-backup.db"
-    src, dst = sqlite3.connect(hub.home / "hub.db"), sqlite3.connect(backup)
-    src.backup(dst)
-    src.close()
-    dst.close()
+    hub.backup(backup)
     hub.start()
     data = scan(CHUNK_BYTES + 3)
     sha = hashlib.sha256(data).hexdigest()
@@ -359,9 +357,7 @@ def test_hub_restored_from_an_older_backup_gets_the_file_again(linked, cfg, db, 
     assert db.conn.execute("SELECT transfer_state FROM attachments").fetchone()[0] == "sent"
     hub.stop()
     # the province restores yesterday's backup: database and file store from before the file
-    for suffix in ("", "-wal", "-shm"):
-        (hub.home / f"hub.db{suffix}").unlink(missing_ok=True)
-    backup.rename(hub.home / "hub.db")
+    hub.restore(backup)
     shutil.rmtree(hub.home / "attachments")
     hub.start()
     world.receive()  # the clerks go on working; the next batch shows the hub is behind
@@ -378,7 +374,9 @@ def test_hub_restored_from_an_older_backup_gets_the_file_again(linked, cfg, db, 
 def test_a_file_the_hub_refuses_does_not_hold_back_the_others(linked, cfg, db, app):
     hub, world = linked
     hub.stop()
-    (hub.home / "config.toml").write_text("attachment_max_mb = 1\n", encoding="utf-8")
+    settings_file = hub.home / "config.toml"  # may already name the hub's database
+    settings_file.write_text((settings_file.read_text(encoding="utf-8") if settings_file.exists()
+                              else "") + "attachment_max_mb = 1\n", encoding="utf-8")
     hub.start()
     big = scan(CHUNK_BYTES + 500)  # fine for the node (20 MB), too large for this hub
     small = scan(20_000)
