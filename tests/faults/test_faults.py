@@ -234,13 +234,9 @@ def test_a_node_restored_with_the_restore_command_gets_back_what_the_hub_holds(l
         clerk.act(late[1], "transfer", "canbo")
         assert_converged(hub, cfg, restored)
         node_id = sync_service.enrolled(restored)["node_id"]
-        con = sqlite3.connect(hub.home / "hub.db")
-        try:
-            assert con.execute("SELECT count(*) FROM rejections WHERE node_id = ? AND code ="
-                               " 'seq_reused'", (node_id,)).fetchone()[0] == 0
-            assert con.execute("SELECT count(*) FROM hub_dossiers").fetchone()[0] == 11
-        finally:
-            con.close()
+        assert hub.sql("SELECT count(*) FROM rejections WHERE node_id = ? AND code ="
+                       " 'seq_reused'", (node_id,))[0][0] == 0
+        assert hub.sql("SELECT count(*) FROM hub_dossiers")[0][0] == 11
         # restored again while the province is reachable: the command recovers at once
         again = tmp_path / "today.zip"
         assert node_cli(cfg.home, "backup", "--out", str(again)).returncode == 0
