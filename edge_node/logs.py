@@ -10,8 +10,8 @@ from edge_node.config import Config
 
 # key=value / key: value pairs and bearer tokens whose value must never reach a log file
 _SECRET_RE = re.compile(
-    r"(?i)(\b(?:password|passwd|mat_khau|token|secret|csrf_token|code|authorization)\b"
-    r"[\"']?\s*[:=]\s*[\"']?)([^\s\"'&,;]+)|(\bBearer\s+)([A-Za-z0-9._~+/=-]+)")
+    r"(?i)(\b(?:password|passwd|mat_khau|token|secret|csrf_token|code)\b"
+    r"[\"']?\s*[:=]\s*[\"']?)([^\s\"'&,;]+)|(\b(?:Bearer|Basic)\s+)([A-Za-z0-9._~+/=-]+)")
 
 
 def redact(text: str) -> str:
