@@ -64,6 +64,10 @@ def _level(v: str) -> str | None:
         "must be DEBUG, INFO, WARNING or ERROR"
 
 
+def _start_check(v: str) -> str | None:
+    return None if v in ("auto", "full", "quick") else "must be auto, full or quick"
+
+
 def _log_bytes(v: int) -> str | None:
     return None if v >= 10_000 else "must be at least 10000 bytes"
 
@@ -106,6 +110,10 @@ OPTIONS: tuple[Option, ...] = (
            "Size at which logs/edge-node.log is rotated.", _log_bytes),
     Option("log_backup_count", int, 5, "EDGE_NODE_LOG_BACKUP_COUNT",
            "Rotated log files kept (edge-node.log.1 ...); older ones are deleted.", _positive),
+    Option("start_check", str, "auto", "EDGE_NODE_START_CHECK",
+           "Database check before serving: 'full' (PRAGMA quick_check, reads the whole file), "
+           "'quick' (header and schema only), 'auto' (full after an unclean stop or on the "
+           "first start, quick after a clean stop).", _start_check),
     Option("min_free_mb", int, 64, "EDGE_NODE_MIN_FREE_MB",
            "The node refuses to start with less free space (MB) on the home's disk.",
            _not_negative),

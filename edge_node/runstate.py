@@ -67,17 +67,23 @@ def mark_stopped(cfg: Config) -> None:
     write_state(cfg, state)
 
 
-def check_database(path: Path) -> str | None:
-    """Run ``PRAGMA quick_check`` read-only; return what is wrong, or None when healthy.
+def check_database(path: Path, full: bool = True) -> str | None:
+    """Check the database read-only; return what is wrong, or None when healthy.
 
-    Only damage counts (a corrupt page, "file is not a database"); a busy or
-    unreadable file is not reported as corruption. The file is never written.
+    *full* runs ``PRAGMA quick_check`` (every page; about 1 s per 100 MB from the
+    page cache, much more from a cold disk: bench/bench_start_check.py); otherwise
+    only the header and the schema are read. Only damage counts (a corrupt page,
+    "file is not a database"); a busy or unreadable file is not reported as
+    corruption. The file is never written.
     """
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
     except sqlite3.Error:
         return None
     try:
+        if not full:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return None
         rows = [r[0] for r in conn.execute("PRAGMA quick_check").fetchall()]
     except sqlite3.DatabaseError as exc:
         if getattr(exc, "sqlite_errorname", "") in _CORRUPT_ERRORS:
@@ -138,11 +144,18 @@ def check_free_space(cfg: Config) -> None:
 
 
 def preflight(cfg: Config) -> None:
-    """Checks before serving: writable home, free space, an undamaged database."""
+    """Checks before serving: writable home, free space, an undamaged database.
+
+    With ``start_check = "auto"`` the whole file is checked on a first start and
+    after an unclean stop (a power cut is when pages get torn), only its header
+    and schema after a clean stop, so a big database on a slow disk starts fast.
+    """
     check_home_writable(cfg.home)
     check_free_space(cfg)
     if cfg.db_path.exists():
-        problem = check_database(cfg.db_path)
+        mode = cfg.start_check
+        full = mode == "full" or (mode == "auto" and read_state(cfg).get("state") != "stopped")
+        problem = check_database(cfg.db_path, full=full)
         if problem:
             raise exitcodes.ExitError(corrupt_message(cfg, problem), exitcodes.DB_CORRUPT)
 

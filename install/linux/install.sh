@@ -287,7 +287,7 @@ if [ "$NO_SYSTEMCTL" != 1 ]; then
     systemctl enable "$SERVICE" >/dev/null
     systemctl restart "$SERVICE"
     i=0
-    while [ $i -lt 30 ]; do
+    while [ $i -lt 120 ]; do  # a big database after an unclean stop is checked first
         if run_as "$NEW/bin/python" -m edge_node status --no-db-check >/dev/null 2>&1; then
             STARTED=1; break
         fi

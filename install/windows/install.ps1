@@ -121,9 +121,10 @@ $menu = Join-Path $env:ProgramData 'Microsoft\Windows\Start Menu\Programs'
 Set-Content -Encoding ASCII -Path (Join-Path $menu 'Commune edge node.url') `
     -Value "[InternetShortcut]`r`nURL=$url`r`n"
 
-# 9. Wait until it serves (edge-node status exits 0), at most 60 s.
+# 9. Wait until it serves (edge-node status exits 0), at most 120 s (a big database is
+#    checked first after an unclean stop).
 $running = $false
-for ($i = 0; $i -lt 60 -and -not $running; $i++) {
+for ($i = 0; $i -lt 120 -and -not $running; $i++) {
     & $Py -m edge_node status --no-db-check *> $null
     $running = ($LASTEXITCODE -eq 0)
     if (-not $running) { Start-Sleep -Seconds 1 }

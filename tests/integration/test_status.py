@@ -266,3 +266,25 @@ def test_log_redaction_masks_passwords_tokens_and_codes():
     for secret in ("hunter2", "abc.def", "K7Q-2M", "eyJhbGciOi.x-y_z"):
         assert secret not in masked
     assert "x=1" in masked and "password=***" in masked
+
+
+def test_after_a_clean_stop_auto_reads_only_the_header_and_full_reads_everything(home):
+    port = free_port()
+    stop(start_server(home, port))
+    db = home / "edge-node.db"
+    damaged = damage(db)
+    # auto, after a clean stop: header and schema only, so the node starts on a big database
+    # at once; the damaged page is found by status (and backups) rather than at start
+    proc = start_server(home, port)
+    stop(proc)
+    assert db.read_bytes()[4096 * 3:4096 * 4] == damaged[4096 * 3:4096 * 4]
+    assert status(home).returncode == DB_CORRUPT
+    full = edge_node(home, "serve", "--port", str(port),
+                     env={**ENV, "EDGE_NODE_START_CHECK": "full"})
+    assert full.returncode == DB_CORRUPT and "is damaged" in full.stderr
+    # after an unclean stop, auto checks every page again
+    state = json.loads((home / "edge-node.state.json").read_text(encoding="utf-8"))
+    state["state"] = "serving"
+    (home / "edge-node.state.json").write_text(json.dumps(state), encoding="utf-8")
+    auto = edge_node(home, "serve", "--port", str(port))
+    assert auto.returncode == DB_CORRUPT and "is damaged" in auto.stderr
