@@ -234,7 +234,6 @@ cat > "$UNIT.tmp" <<EOF
 # Written by install/linux/install.sh; run install.sh again rather than editing it.
 [Unit]
 Description=Commune edge node (One-stop dossiers, offline first)
-Documentation=https://example.com/commune-edge-node/docs/install.md
 After=network.target
 
 [Service]

@@ -171,12 +171,15 @@ def _deps_only(tmp_path: Path, folder: Path) -> Path:
     return deps
 
 
-def test_unit_file_passes_systemd_analyze_verify(tmp_path, wheelhouse):
+def test_lan_install_and_a_unit_that_passes_systemd_analyze_verify(tmp_path, wheelhouse):
+    folder, lock = wheelhouse
+    done = install(tmp_path, folder, lock, "--lan")
+    assert done.returncode == 0, done.stderr
+    assert "LAN mode: other PCs open http://<this PC's address>:8080/" in done.stdout
+    config = (paths(tmp_path)["home"] / "config.toml").read_text(encoding="utf-8")
+    assert "lan = true" in config
     if not shutil.which("systemd-analyze"):
         pytest.skip("systemd-analyze is not installed (Debian: apt install systemd)")
-    folder, lock = wheelhouse
-    done = install(tmp_path, folder, lock)
-    assert done.returncode == 0, done.stderr
     unit = paths(tmp_path)["unit-dir"] / "edge-node.service"
     verify = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True,
                             text=True, timeout=60, env=ENV)
