@@ -87,7 +87,7 @@ def _lock(cfg, purpose: str = "") -> HomeLock:
         raise os_error(cfg.home, exc) from None
 
 
-def _serve(cfg, lock: HomeLock | None = None) -> None:
+def _serve(cfg, lock: HomeLock | None = None, checked: bool = False) -> None:
     from edge_node import runstate
     from edge_node.jobs import start_scheduler
     from edge_node.logs import setup_logging
@@ -96,7 +96,8 @@ def _serve(cfg, lock: HomeLock | None = None) -> None:
 
     lock = lock or _lock(cfg, "serve")
     try:
-        runstate.preflight(cfg)
+        if not checked:
+            runstate.preflight(cfg)
         try:
             setup_logging(cfg)
         except OSError as exc:
@@ -167,7 +168,7 @@ def up(ctx: click.Context, host: str | None, port: int | None, lan: bool | None)
         lock.release()
         raise
     _print_init(cfg, result)
-    _serve(_cfg(ctx, host=host, port=port, lan=lan or None), lock)
+    _serve(_cfg(ctx, host=host, port=port, lan=lan or None), lock, checked=True)
 
 
 @cli.command()
