@@ -104,8 +104,9 @@ def corrupt_message(cfg: Config, problem: str) -> str:
         f"  1. Save first: copy the whole home folder {cfg.home} (with {db.name}, "
         f"{db.name}-wal and {db.name}-shm if present, the keys and config.toml) to a USB "
         "stick or another disk. Province IT may still recover dossiers from it.\n"
-        "  2. Restore the latest good backup: edge-node restore BACKUP-FILE "
-        "(made by 'edge-node backup'); restore keeps the damaged home aside.\n"
+        "  2. Restore the latest good backup: edge-node restore BACKUP-FILE (the daily "
+        "backups are in the home's backups folder, or the backup_dir option); restore keeps "
+        "the damaged files aside.\n"
         "  3. Start the node again, then run 'edge-node sync --once' so the province "
         "resends what it holds.\n"
         "Never delete the damaged file and never run 'edge-node init' over it.")

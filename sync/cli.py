@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
@@ -106,7 +107,7 @@ def import_cmd(ctx, file, out):
         reply, batches = import_file(
             store, hub_id=cfg.hub_id, identity=load_or_create_identity(cfg.home / "keys"),
             data=Path(file).read_bytes(), now=now_utc(), max_bytes=cfg.max_batch_bytes,
-            feed_limit=10_000)
+            feed_limit=10_000, cfg=cfg)
     except HubError as exc:
         raise click.ClickException(f"file refused ({exc.code}): {exc.message}; nothing "
                                    "applied") from None
@@ -212,10 +213,22 @@ def hours(ctx, text):
 @click.pass_context
 def process(ctx, procedure_code, steps, supplement_model, payment_pauses):
     """Publish the electronic internal process of one procedure to every node."""
-    from edge_node.services.process import ProcessError, parse_steps
+    from edge_node.services.process import ProcessError, check_total, parse_steps
 
     try:
         parsed = parse_steps(steps.replace(";", "\n"))
+        store = _store(_cfg(ctx))
+        try:
+            catalog = store.latest_catalog()
+        finally:
+            store.close()
+        known = {p.code: p for p in parse_catalog(json.dumps(catalog))[2]} if catalog else {}
+        if procedure_code in known:
+            proc = known[procedure_code]
+            check_total(parsed, proc.time_limit_value, proc.time_limit_unit)
+        else:
+            click.echo(f"Warning: {procedure_code} is not in the hub's catalog; the steps' total"
+                       " could not be checked against its legal time limit.", err=True)
     except ProcessError as exc:
         raise click.ClickException(exc.message) from None
     count = _publish(ctx, "process", {

@@ -278,6 +278,37 @@ M6 = [
     "CREATE INDEX dossier_events_at ON dossier_events(at)",
 ]
 
+# Scanned documents attached to dossiers (issue #6). The bytes live in the home by content
+# hash; a row is immutable except for its removal mark and its transfer to the province
+# (pending -> sent; ``sent_bytes`` is the next offset the hub expects).
+M8 = [
+    """CREATE TABLE attachments (
+        id TEXT PRIMARY KEY,
+        dossier_code TEXT NOT NULL REFERENCES dossiers(code),
+        sha256 TEXT NOT NULL CHECK (length(sha256) = 64),
+        size INTEGER NOT NULL CHECK (size > 0),
+        mime TEXT NOT NULL CHECK (mime IN ('application/pdf', 'image/jpeg', 'image/png')),
+        original_name TEXT NOT NULL,
+        label TEXT NOT NULL DEFAULT '',
+        uploaded_at TEXT NOT NULL,
+        uploaded_by TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        removed_at TEXT,
+        removed_by TEXT NOT NULL DEFAULT '',
+        removed_reason TEXT NOT NULL DEFAULT '',
+        transfer_state TEXT NOT NULL DEFAULT 'pending'
+            CHECK (transfer_state IN ('pending', 'sent', 'failed')),
+        sent_bytes INTEGER NOT NULL DEFAULT 0,
+        chunks_sent INTEGER NOT NULL DEFAULT 0,
+        sent_at TEXT,
+        transfer_error TEXT NOT NULL DEFAULT ''
+    )""",
+    "CREATE INDEX attachments_dossier ON attachments(dossier_code, uploaded_at)",
+    "CREATE INDEX attachments_transfer ON attachments(transfer_state, sha256)",
+    "CREATE UNIQUE INDEX attachments_live ON attachments(dossier_code, sha256)"
+    " WHERE removed_at IS NULL",
+]
+
 MIGRATIONS: list[tuple[int, list[str]]] = [
     (1, M1),
     (2, M2),
@@ -285,4 +316,5 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
     (4, M4),
     (5, M5),
     (6, M6),
+    (8, M8),
 ]

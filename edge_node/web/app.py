@@ -17,6 +17,7 @@ from edge_node.web import filters
 
 log = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 2 * 1024 * 1024
+UPLOAD_FRAMING_BYTES = 64 * 1024
 
 
 def _static_folder() -> str:
@@ -56,6 +57,10 @@ def create_app(cfg: Config | None = None, *, home: str | None = None) -> Flask:
         SESSION_IDLE=timedelta(minutes=cfg.session_idle_minutes),
         JSON_AS_ASCII=False,
         CLOCK=now_utc,  # tests replace it to receive dossiers at chosen instants
+        # Attachment uploads may be as large as the configured limit plus the multipart
+        # framing; everything else keeps MAX_CONTENT_LENGTH.
+        UPLOAD_LIMITS={endpoint: cfg.attachment_max_mb * 1024 * 1024 + UPLOAD_FRAMING_BYTES
+                       for endpoint in ("dossiers.attach", "api.create_attachment")},
     )
     app.json.ensure_ascii = False
     app.json.sort_keys = False

@@ -74,9 +74,10 @@ def _load_user() -> None:
 
 
 def _csrf_ok() -> bool:
-    if request.endpoint in LARGE_UPLOADS:
+    limits = {**LARGE_UPLOADS, **current_app.config.get("UPLOAD_LIMITS", {})}
+    if request.endpoint in limits:
         # Reading the form parses the body, so raise the limit before that.
-        request.max_content_length = LARGE_UPLOADS[request.endpoint]
+        request.max_content_length = limits[request.endpoint]
     sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
     if request.endpoint == "auth.login":
         expected = request.cookies.get(LOGIN_CSRF_COOKIE) or ""

@@ -76,6 +76,21 @@ def spec() -> dict:
         },
     }
     bearer = [{"bearer": []}]
+    code_param = {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
+    attachment = {"type": "object", "properties": {
+        "id": {"type": "string"}, "dossier_code": {"type": "string"},
+        "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "size": {"type": "integer", "minimum": 1},
+        "mime": {"type": "string", "enum": ["application/pdf", "image/jpeg", "image/png"]},
+        "name": {"type": "string", "description": "original file name, NFC"},
+        "label": {"type": "string"}, "uploaded_at": {"type": "string", "format": "date-time"},
+        "uploaded_by": {"type": "string"},
+        "removed_at": {"type": ["string", "null"], "format": "date-time"},
+        "transfer": {"type": "object", "properties": {
+            "state": {"type": "string", "enum": ["pending", "sent", "failed"]},
+            "sent_bytes": {"type": "integer"},
+            "sent_at": {"type": ["string", "null"], "format": "date-time"},
+            "error": {"type": ["string", "null"]}}}}}
     return {
         "openapi": "3.1.0",
         "info": {"title": "Commune edge node API", "version": __version__,
@@ -121,7 +136,15 @@ def spec() -> dict:
             "/healthz": {"get": {"summary": "Liveness and database check", "responses": {
                 "200": _resp("Up", {"type": "object", "properties": {
                     "status": {"type": "string"}, "version": {"type": "string"},
-                    "db": {"type": "string"}}}),
+                    "db": {"type": "string"},
+                    "integrity": {"type": "string",
+                                  "description": "PRAGMA quick_check, cached 5 minutes"},
+                    "disk_free_bytes": {"type": ["integer", "null"]},
+                    "last_backup_at": {"type": ["string", "null"], "format": "date-time"},
+                    "last_backup_age_seconds": {"type": ["integer", "null"]},
+                    "sync_backlog": {"type": "integer",
+                                     "description": "events not yet acknowledged by the hub"},
+                }}),
                 "503": _resp("Database not usable")}}},
             "/api/v1/session": {
                 "post": {"summary": "Log in; returns a Bearer token", "requestBody": {
@@ -210,6 +233,7 @@ def spec() -> dict:
                         "result": {"type": "string"},
                         "channel": {"type": "string", "enum": ["counter", "postal", "online"]},
                         "waybill_no": {"type": "string"},
+                        "postal_address": {"type": "string", "maxLength": 300},
                         "postal_fee_vnd": {"type": "integer", "minimum": 0}}}}}},
                 "responses": {"200": _resp("New state", {"$ref": "#/components/schemas/Dossier"}),
                               "409": _resp("Illegal in this state", _ERROR),
@@ -256,6 +280,41 @@ def spec() -> dict:
                     "409": _resp("Not enrolled", _ERROR), "503": _resp("Hub unreachable",
                                                                        _ERROR),
                     **_errors(401)}}},
+            "/api/v1/dossiers/{code}/attachments": {
+                "post": {
+                    "summary": "Attach a scanned document (PDF, JPEG or PNG, recognised by its "
+                               "first bytes; roles clerk, officer)",
+                    "description": "The file is stored by its SHA-256 and sent to the province "
+                                   "in the background. Larger than the node's "
+                                   "attachment_max_mb (default 20) → 413; another type → 415; "
+                                   "the same file already attached → 409. Nothing is written "
+                                   "when refused.",
+                    "security": bearer, "parameters": [code_param],
+                    "requestBody": {"required": True, "content": {"multipart/form-data": {
+                        "schema": {"type": "object", "required": ["file"], "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "label": {"type": "string", "maxLength": 300,
+                                      "description": "which required document this is"}}}}}},
+                    "responses": {"201": _resp("Attached", attachment),
+                                  "409": _resp("Already attached", _ERROR),
+                                  "413": _resp("Larger than attachment_max_mb", _ERROR),
+                                  "415": _resp("Not a PDF, JPEG or PNG", _ERROR),
+                                  **_errors(400, 401, 403, 404)}},
+                "get": {"summary": "The dossier's attachments, removed ones included (marked)",
+                        "security": bearer, "parameters": [code_param],
+                        "responses": {"200": _resp("Attachments", {
+                            "type": "object", "properties": {
+                                "items": {"type": "array", "items": attachment}}}),
+                            **_errors(401, 404)}}},
+            "/api/v1/dossiers/{code}/attachments/{sha256}": {"get": {
+                "summary": "Download an attachment's bytes", "security": bearer,
+                "parameters": [code_param, {"name": "sha256", "in": "path", "required": True,
+                                            "schema": {"type": "string",
+                                                       "pattern": "^[0-9a-f]{64}$"}}],
+                "responses": {"200": {"description": "The file", "content": {
+                    m: {"schema": {"type": "string", "format": "binary"}}
+                    for m in ("application/pdf", "image/jpeg", "image/png")}},
+                    **_errors(401, 404)}}},
             "/api/v1/dossiers/{code}": {"get": {
                 "summary": "One dossier", "security": bearer,
                 "parameters": [{"name": "code", "in": "path", "required": True,

@@ -29,6 +29,14 @@ OPTIONS: tuple[Option, ...] = (
            "How long an account stays locked after too many failed logins."),
     Option("api_token_hours", int, 12, "SYNC_HUB_API_TOKEN_HOURS", "Lifetime of an API token."),
     Option("log_level", str, "INFO", "SYNC_HUB_LOG_LEVEL", "Logging level."),
+    Option("attachment_max_mb", int, 20, "SYNC_HUB_ATTACHMENT_MAX_MB",
+           "Largest attachment the hub takes from a node, in MB.", _positive),
+    Option("staging_max_mb", int, 1024, "SYNC_HUB_STAGING_MAX_MB",
+           "Room for attachment uploads in progress (all nodes); more is refused until "
+           "uploads finish or are cleaned.", _positive),
+    Option("staging_keep_days", int, 7, "SYNC_HUB_STAGING_KEEP_DAYS",
+           "Uploads untouched this many days are abandoned and their staging removed.",
+           _positive),
 )
 
 

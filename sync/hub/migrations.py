@@ -106,4 +106,46 @@ H2 = [
     "ALTER TABLE nodes ADD COLUMN clock_skew_seconds INTEGER",
 ]
 
-HUB_MIGRATIONS: list[tuple[int, list[str]]] = [(1, H1), (2, H2)]
+# Attachments (issue #6), portable SQL. ``hub_attachments`` holds what nodes announced
+# (``attachment.added`` / ``attachment.removed`` events); ``hub_files`` the bytes the hub
+# verified and stored by hash. An attachment is present only when both exist.
+# ``hub_uploads`` tracks the staging of a transfer in progress (bounded and cleaned).
+H4 = [
+    """CREATE TABLE hub_attachments (
+        node_id TEXT NOT NULL,
+        attachment_id TEXT NOT NULL,
+        dossier_code TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        mime TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        label TEXT NOT NULL DEFAULT '',
+        uploaded_at TEXT NOT NULL,
+        uploaded_by TEXT NOT NULL DEFAULT '',
+        announced_seq INTEGER NOT NULL,
+        removed_at TEXT,
+        removed_by TEXT NOT NULL DEFAULT '',
+        removed_reason TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (node_id, attachment_id)
+    )""",
+    "CREATE INDEX hub_attachments_dossier ON hub_attachments(dossier_code)",
+    "CREATE INDEX hub_attachments_sha ON hub_attachments(node_id, sha256)",
+    """CREATE TABLE hub_files (
+        sha256 TEXT PRIMARY KEY,
+        size BIGINT NOT NULL,
+        first_node_id TEXT NOT NULL,
+        verified_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE hub_uploads (
+        node_id TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        received BIGINT NOT NULL DEFAULT 0,
+        chunks INTEGER NOT NULL DEFAULT 0,
+        started_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (node_id, sha256)
+    )""",
+]
+
+HUB_MIGRATIONS: list[tuple[int, list[str]]] = [(1, H1), (2, H2), (4, H4)]

@@ -70,3 +70,35 @@ def test_a_damaged_file_is_refused_whole(tmp_path, cfg, db):
     hub.start()
     assert hub.get("/api/v1/nodes").json()["items"][0]["acked_seq"] == 0
     hub.stop()
+
+
+def test_an_older_reply_imported_late_does_not_move_the_node_back(tmp_path, cfg, db):
+    hub = Hub(tmp_path / "hub").start()
+    assert node_cli(cfg.home, "enroll", "--hub", hub.url, "--code",
+                    hub.enroll_code()).returncode == 0
+    hub.stop()
+    world = World(db, vn(2026, 12, 7, 8, 0))
+    replies = []
+    for trip in range(2):  # two trips to the province, a week apart
+        for _ in range(3):
+            world.receive()
+        out, reply = tmp_path / f"xa{trip}.edgesync", tmp_path / f"tinh{trip}.edgesync"
+        assert node_cli(cfg.home, "sync", "export", "--out", str(out)).returncode == 0
+        assert hub_cli(hub.home, "import", str(out), "--out", str(reply)).returncode == 0
+        replies.append(reply)
+    assert node_cli(cfg.home, "sync", "import", str(replies[1])).returncode == 0
+    from edge_node.store import settings
+
+    acked = int(settings.get(db, "sync.acked_seq"))
+    anchor = settings.get(db, "sync.prev_hash")
+    # the first week's reply turns up later in a drawer and is imported again
+    assert node_cli(cfg.home, "sync", "import", str(replies[0])).returncode == 0
+    assert int(settings.get(db, "sync.acked_seq")) == acked
+    assert settings.get(db, "sync.prev_hash") == anchor
+    waiting = db.conn.execute("SELECT count(*) FROM outbox WHERE acked_at IS NULL").fetchone()[0]
+    assert waiting == 0
+    hub.start()
+    world.receive()  # the next online round goes on from where the newest reply left it
+    assert node_cli(cfg.home, "sync", "--once").returncode == 0
+    assert hub.get("/api/v1/nodes").json()["items"][0]["acked_seq"] == acked + 1
+    hub.stop()
