@@ -79,7 +79,7 @@ def _lock(cfg, purpose: str = "") -> HomeLock:
     from edge_node.runstate import os_error
 
     try:
-        cfg.home.mkdir(parents=True, exist_ok=True)
+        cfg.home.mkdir(mode=0o700, parents=True, exist_ok=True)
         return HomeLock(cfg.lock_path, purpose).acquire()
     except HomeLocked as exc:
         pid = f" (process {exc})" if str(exc) else ""
@@ -273,6 +273,45 @@ def user_reset(ctx: click.Context, username: str) -> None:
         db.conn.close()
     click.echo(f"New one-time password for '{target['username']}' (change at next login): "
                f"{password}")
+
+
+@user.command("grant-population")
+@click.argument("username")
+@click.option("--decision", required=True, help="The approving decision, e.g. '123/QĐ-CAT'.")
+@click.option("--until", "until", required=True, help="Last day of validity, YYYY-MM-DD.")
+@click.pass_context
+def user_grant_population(ctx: click.Context, username: str, decision: str, until: str) -> None:
+    """Let USERNAME look up population data until --until (a grant apart from roles)."""
+    from edge_node.services import population
+
+    db = _open(_cfg(ctx))
+    try:
+        target = population.grant(db, username, decision=decision, until=until, actor="cli",
+                                  now=now_utc())
+    except population.PopulationError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        db.conn.close()
+    click.echo(f"Granted population-data access to '{target['username']}' until {until} "
+               f"({decision}).")
+
+
+@user.command("revoke-population")
+@click.argument("username")
+@click.option("--decision", required=True, help="The decision that ends the grant.")
+@click.pass_context
+def user_revoke_population(ctx: click.Context, username: str, decision: str) -> None:
+    """End every population-data grant of USERNAME."""
+    from edge_node.services import population
+
+    db = _open(_cfg(ctx))
+    try:
+        target = population.revoke(db, username, decision=decision, actor="cli", now=now_utc())
+    except population.PopulationError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        db.conn.close()
+    click.echo(f"Revoked population-data access of '{target['username']}' ({decision}).")
 
 
 @cli.group()

@@ -115,7 +115,7 @@ def corrupt_message(cfg: Config, problem: str) -> str:
 def check_home_writable(home: Path) -> None:
     """Create and delete a probe file in *home*; raise :class:`ExitError` (8 or 9) if that fails."""
     try:
-        home.mkdir(parents=True, exist_ok=True)
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=".write-test-", dir=home)
         os.close(fd)
         os.unlink(name)

@@ -26,7 +26,7 @@ def _cfg(ctx, **overrides):
 def _store(cfg):
     from sync.hub.store import HubStore
 
-    cfg.home.mkdir(parents=True, exist_ok=True)
+    cfg.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     return HubStore(cfg.db_path)
 
 
@@ -51,7 +51,7 @@ def serve(ctx, host, port):
     from sync.hub.app import create_hub_app
 
     cfg = _cfg(ctx, host=host, port=port)
-    cfg.home.mkdir(parents=True, exist_ok=True)
+    cfg.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         lock = HomeLock(cfg.lock_path).acquire()
     except HomeLocked:
@@ -98,6 +98,7 @@ def import_cmd(ctx, file, out):
     """Apply a node's USB file and write the reply (acks and feed) to --out."""
     from pathlib import Path
 
+    from sync.hub.population import load_source
     from sync.hub.service import HubError, import_file
     from sync.protocol import load_or_create_identity
 
@@ -107,7 +108,7 @@ def import_cmd(ctx, file, out):
         reply, batches = import_file(
             store, hub_id=cfg.hub_id, identity=load_or_create_identity(cfg.home / "keys"),
             data=Path(file).read_bytes(), now=now_utc(), max_bytes=cfg.max_batch_bytes,
-            feed_limit=10_000, cfg=cfg)
+            feed_limit=10_000, cfg=cfg, population=load_source(cfg))
     except HubError as exc:
         raise click.ClickException(f"file refused ({exc.code}): {exc.message}; nothing "
                                    "applied") from None
@@ -265,6 +266,32 @@ def user_add(ctx, username, role, full_name, password_stdin):
     click.echo(f"Created {role} account '{username.strip().lower()}'.")
     if not password_stdin:
         click.echo(f"One-time password (change at first login): {pw}")
+
+
+@cli.group()
+def audit():
+    """Check the audit chains the nodes sent."""
+
+
+@audit.command("verify")
+@click.argument("node_id")
+@click.pass_context
+def audit_verify(ctx, node_id):
+    """Walk NODE_ID's shipped audit chain; exit 1 naming the first broken entry."""
+    from sync.hub.audit import verify_node
+
+    store = _store(_cfg(ctx))
+    try:
+        if store.node(node_id) is None:
+            raise click.ClickException(f"no node {node_id}")
+        result = verify_node(store, node_id)
+    finally:
+        store.close()
+    if result["broken_at"] is not None:
+        raise click.ClickException(
+            f"audit chain of {node_id} broken at entry {result['broken_at']} "
+            f"({result['reason']}): an entry was edited, deleted, reordered or cut off")
+    click.echo(f"Audit chain of {node_id} intact: {result['entries']} entries received.")
 
 
 @cli.group()

@@ -26,6 +26,7 @@ from edge_node.domain.clock import parse_iso, to_iso
 from edge_node.domain.codes import AGENCY_RE
 from edge_node.domain.lifecycle import Step
 from edge_node.services import catalog as catalog_service
+from edge_node.services import population
 from edge_node.store import audit, settings
 from edge_node.store import process as process_store
 from edge_node.store.db import write_tx
@@ -154,11 +155,15 @@ def _next_batch(db, state, me, now, *, after_stored: bool = False) -> dict | Non
     if rows and not after_stored:
         return rows[0]
     start = rows[-1]["last_seq"] if rows else 0
-    events, size = [], 0
+    events, size, sealed = [], 0, {}
     for row in db.query("SELECT * FROM outbox WHERE acked_at IS NULL AND seq > ? ORDER BY seq"
                         " LIMIT ?", [start, MAX_BATCH_EVENTS]):
+        payload = json.loads(row["payload"])
+        if row["kind"] == audit.KIND and "entry" not in payload:
+            # the entry as the table holds it now, frozen into its slot with this batch
+            payload = sealed[row["seq"]] = audit.sealed_payload(db, payload)
         record = {"seq": row["seq"], "event_id": row["event_id"], "kind": row["kind"],
-                  "at": row["created_at"], "payload": json.loads(row["payload"])}
+                  "at": row["created_at"], "payload": payload}
         size += len(row["payload"]) + 200
         if events and (size > MAX_BATCH_JSON_BYTES or row["seq"] != events[-1]["seq"] + 1):
             break
@@ -179,6 +184,10 @@ def _next_batch(db, state, me, now, *, after_stored: bool = False) -> dict | Non
                         " digest, created_at) VALUES (:batch_id, :first_seq, :last_seq,"
                         " :envelope, :digest, :created_at)", row)
         settings.put(db, "sync.prev_hash", row["digest"])
+        for seq, payload in sealed.items():
+            if seq <= row["last_seq"]:
+                db.conn.execute("UPDATE outbox SET payload = ? WHERE seq = ?", (json.dumps(
+                    payload, ensure_ascii=False, sort_keys=True), seq))
     return row
 
 
@@ -331,6 +340,7 @@ FEED_HANDLERS = {
     "calendar.override": _feed_calendar_override,
     "working_hours": _feed_working_hours,
     "process": _feed_process,
+    "population.answer": population.apply_answer,
 }
 
 
@@ -493,6 +503,11 @@ def sync_once(db, cfg: Config, *, now_fn, http=requests) -> Report:
         report.attachments = attachments.upload_pending(db, cfg, now_fn=now_fn, http=http)
         report.stages.append(STAGE_PULL)
         report.pulled_items = pull(db, cfg, now_fn=now_fn, http=http)
+        if report.pulled_items:
+            # applying the feed wrote audit entries: send them too, so a round ends level
+            pushed, batches = push(db, cfg, now_fn=now_fn, http=http)
+            report.pushed_events += pushed
+            report.batches += batches
     except SyncError as exc:
         report.error = exc.code
         with write_tx(db):

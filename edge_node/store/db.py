@@ -8,6 +8,7 @@ sqlite-utils operations inside the block nest as savepoints.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -92,6 +93,7 @@ def open_db(path: str | Path,
             migrations: list[tuple[int, list[str]]] = MIGRATIONS) -> sqlite_utils.Database:
     """Connect and bring the schema up to date."""
     db = connect(path)
+    _owner_only(Path(path))
     migrate(db, migrations=migrations)
     return db
 
@@ -132,3 +134,8 @@ def quick_check(db: sqlite_utils.Database) -> str:
     """``PRAGMA quick_check`` of an open database: ``"ok"`` or the first problems found."""
     rows = [r[0] for r in db.conn.execute("PRAGMA quick_check").fetchall()]
     return "ok" if rows == ["ok"] else "; ".join(rows[:5])
+def _owner_only(path: Path) -> None:
+    """Password hashes and citizen data: the database file (and so its WAL and shared-memory
+    files, which SQLite creates with the database's mode) is readable by its owner only."""
+    if os.name == "posix" and path.exists() and path.stat().st_mode & 0o077:
+        path.chmod(0o600)

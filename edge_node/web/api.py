@@ -13,6 +13,7 @@ from flask import Blueprint, abort, current_app, g, jsonify, request
 from edge_node.domain import lifecycle
 from edge_node.domain.clock import parse_iso, to_iso
 from edge_node.domain.deadlines import DeadlineError, due_at
+from edge_node.domain.privacy import mask_id
 from edge_node.services import catalog as catalog_service
 from edge_node.services import processing
 from edge_node.services.calendar import load_calendar
@@ -50,12 +51,20 @@ def procedure_json(p: dict) -> dict:
     }
 
 
-def dossier_json(d: dict) -> dict:
+def dossier_json(d: dict, full_id: bool | None = None) -> dict:
+    """A dossier for the API; the applicant's ID number is masked (``0010******45``)
+    unless *full_id*, which defaults to whether the caller holds a population-data grant.
+    Lists always mask it."""
+    from edge_node.web.population import may_see_population
+
     step = lifecycle.current_step(d)
+    if full_id is None:
+        full_id = may_see_population()
     return {
         "code": d["code"], "status": d["status"], "dvcqg_status": d["dvcqg_status"],
         "procedure_code": d["procedure_code"], "procedure_name": d["procedure_name"],
-        "applicant": {"full_name": d["applicant_name"], "id_number": d["id_number"],
+        "applicant": {"full_name": d["applicant_name"],
+                      "id_number": d["id_number"] if full_id else mask_id(d["id_number"]),
                       "phone": d["phone"], "address": d["address"], "email": d["email"]},
         "documents_received": d["documents_received"], "return_method": d["return_method"],
         "postal_address": d["postal_address"], "fee_vnd": d["fee_vnd"],
@@ -136,7 +145,7 @@ def list_dossiers():
     else:
         statuses = None
     rows = dossier_store.list_by_status(get_db(), statuses, limit=limit, offset=offset)
-    return jsonify({"items": [dossier_json(d) for d in rows]})
+    return jsonify({"items": [dossier_json(d, full_id=False) for d in rows]})
 
 
 def _calendar():

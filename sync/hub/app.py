@@ -37,7 +37,7 @@ def _identity() -> protocol.Identity:
 
 def create_hub_app(cfg) -> Flask:
     """Create the hub app for one hub home (keys, database, secret key)."""
-    cfg.home.mkdir(parents=True, exist_ok=True)
+    cfg.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     HubStore(cfg.db_path).close()  # migrate once
     here = Path(__file__).resolve().parent
     node_pkg = here.parents[1] / "edge_node"
@@ -122,7 +122,10 @@ def _answer(handler, **extra):
 
 @api.route("/sync/push", methods=["POST"])
 def push():
-    return _answer(service.push, max_bytes=current_app.config["EDGE"].max_batch_bytes)
+    from sync.hub.population import load_source
+
+    cfg = current_app.config["EDGE"]
+    return _answer(service.push, max_bytes=cfg.max_batch_bytes, population=load_source(cfg))
 
 
 @api.route("/sync/pull", methods=["POST"])
@@ -186,8 +189,11 @@ def node_page(node_id: str):
     node = store().node(node_id)
     if node is None:
         abort(404)
+    from sync.hub.audit import verify_node
+
     result = _json.loads(node["reconcile"]) if node["reconcile"] else None
-    return render_template("hub/node.html", n=node_json(node), raw=node, result=result)
+    return render_template("hub/node.html", n=node_json(node), raw=node, result=result,
+                           audit=verify_node(store(), node_id))
 
 
 def node_json(n: dict) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from edge_node.config import OPTIONS as NODE_OPTIONS
 from edge_node.config import Config, Option, _positive, load_config
 
 HOME_ENV = "SYNC_HUB_HOME"
@@ -37,6 +38,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("staging_keep_days", int, 7, "SYNC_HUB_STAGING_KEEP_DAYS",
            "Uploads untouched this many days are abandoned and their staging removed.",
            _positive),
+    *(Option(o.name, o.type, o.default, o.env.replace("EDGE_NODE_", "SYNC_HUB_"),
+             o.description, o.check) for o in NODE_OPTIONS
+      if o.name in ("login_rate_per_minute", "api_rate_per_minute")),
+    Option("population_source", str, "file:population.json", "SYNC_HUB_POPULATION_SOURCE",
+           "Where population look-ups are answered from: 'file:NAME' reads a JSON list of "
+           "(test) citizens in the hub home; nothing found is answered 'not found'."),
 )
 
 

@@ -148,4 +148,20 @@ H4 = [
     )""",
 ]
 
-HUB_MIGRATIONS: list[tuple[int, list[str]]] = [(1, H1), (2, H2), (4, H4)]
+# Security (issue 10): scoped API tokens (same columns as the node's sessions), and which
+# population look-ups the hub has answered, so an answer is published exactly once.
+H3 = [
+    "ALTER TABLE sessions ADD COLUMN scopes TEXT NOT NULL DEFAULT 'read write'",
+    "ALTER TABLE sessions ADD COLUMN label TEXT NOT NULL DEFAULT ''",
+    """CREATE TABLE hub_population_answers (
+        node_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        request_id TEXT NOT NULL,
+        officer TEXT NOT NULL DEFAULT '',
+        found INTEGER NOT NULL,
+        answered_at TEXT NOT NULL,
+        PRIMARY KEY (node_id, seq)
+    )""",
+]
+
+HUB_MIGRATIONS: list[tuple[int, list[str]]] = [(1, H1), (2, H2), (3, H3), (4, H4)]

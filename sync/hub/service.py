@@ -162,8 +162,11 @@ def _open(store, identity, hub_id, data, max_bytes, remote, now, before=None):
 
 
 def push(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: bytes,
-         now: datetime, max_bytes: int, remote: str = "") -> bytes:
-    """Verify, apply once and acknowledge a batch; returns the sealed ack."""
+         now: datetime, max_bytes: int, remote: str = "", population=None) -> bytes:
+    """Verify, apply once and acknowledge a batch; returns the sealed ack.
+
+    With a *population* source, look-ups the node sent are answered into its feed.
+    """
     digest = protocol.envelope_digest(data)
 
     def check(header: dict) -> None:
@@ -205,6 +208,10 @@ def push(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: byt
                             "old copy?)", remote)
         raise HubError("seq_reused", "these sequence numbers already hold other events; the "
                        "node's database went back in time: re-enroll it as a new node", 409)
+    if population is not None:
+        from sync.hub.population import answer_pending
+
+        answer_pending(store, header["sender"], population, to_iso(now))
     ack = {"status": result.status, "acked_seq": result.acked_seq,
            "acked_event_id": store.event_id_at(header["sender"], result.acked_seq),
            "last_digest": result.last_digest, "hub_time": to_iso(now),
@@ -239,7 +246,8 @@ def pull(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: byt
 
 
 def import_file(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: bytes,
-                now: datetime, max_bytes: int, feed_limit: int, cfg=None) -> tuple[bytes, int]:
+                now: datetime, max_bytes: int, feed_limit: int, cfg=None,
+                population=None) -> tuple[bytes, int]:
     """Apply a node's USB file and return ``(reply file, batches applied)``.
 
     Every envelope is verified (signature, sender, receiver) before any batch
@@ -265,7 +273,7 @@ def import_file(store: HubStore, *, hub_id: str, identity: protocol.Identity, da
         kind = json.loads(env[12:12 + int.from_bytes(env[8:12], "big")])["kind"]
         if kind == protocol.KIND_BATCH:
             replies.append(push(store, hub_id=hub_id, identity=identity, data=env, now=now,
-                                max_bytes=max_bytes, remote="usb"))
+                                max_bytes=max_bytes, remote="usb", population=population))
             applied += 1
         elif kind == KIND_CHUNK and cfg is not None:
             # attachment chunks (after the batches that announce them); one refused chunk

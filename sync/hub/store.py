@@ -478,3 +478,38 @@ class HubStore:
             "SELECT a.*, f.verified_at, f.size AS stored_size FROM hub_attachments a"
             " LEFT JOIN hub_files f ON f.sha256 = a.sha256 WHERE a.dossier_code = ?"
             " ORDER BY a.uploaded_at, a.attachment_id", [code]))
+    # -- audit chains and population look-ups (issue 10) ---------------------------------
+
+    def audit_slots(self, node_id: str):
+        """A node's ``audit.entry`` records in the order they arrived."""
+        for (payload,) in self.db.conn.execute(
+                "SELECT payload FROM hub_events WHERE node_id = ? AND kind = ? ORDER BY seq",
+                (node_id, "audit.entry")):
+            yield json.loads(payload)
+
+    def unanswered_lookups(self, node_id: str) -> list[dict]:
+        """Population look-ups of a node the hub has not answered yet."""
+        return [{"seq": r[0], "payload": json.loads(r[1])} for r in self.db.conn.execute(
+            "SELECT e.seq, e.payload FROM hub_events e WHERE e.node_id = ? AND e.kind = ?"
+            " AND NOT EXISTS (SELECT 1 FROM hub_population_answers a WHERE a.node_id ="
+            " e.node_id AND a.seq = e.seq) ORDER BY e.seq", (node_id, "population.lookup"))]
+
+    def answer_lookup(self, node_id: str, seq: int, request_id: str, officer: str,
+                      answer: dict, now: str) -> bool:
+        """Record the answer to one look-up and put it in that node's feed, once."""
+        with write_tx(self.db):
+            cur = self.db.conn.execute(
+                "INSERT INTO hub_population_answers (node_id, seq, request_id, officer, found,"
+                " answered_at) VALUES (?,?,?,?,?,?) ON CONFLICT (node_id, seq) DO NOTHING",
+                (node_id, seq, request_id[:64], officer[:64], int(bool(answer.get("found"))),
+                 now))
+            if cur.rowcount != 1:
+                return False
+            self._publish("population.answer", answer, now, [node_id])
+            return True
+
+    def population_answers(self, node_id: str | None = None) -> list[dict]:
+        sql, params = "SELECT * FROM hub_population_answers", []
+        if node_id:
+            sql, params = sql + " WHERE node_id = ?", [node_id]
+        return list(self.db.query(sql + " ORDER BY answered_at, node_id, seq", params))

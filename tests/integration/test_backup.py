@@ -20,11 +20,14 @@ from edge_node.services import backup as backup_service
 from edge_node.services.node import init_home
 from edge_node.store import settings
 from edge_node.store.db import open_db, write_tx
+from edge_node.store.migrations import MIGRATIONS
 from tests.integration.lifecycle_helpers import World, vn
 from tests.integration.test_cli import ENV, edge_node, free_port, wait_for
 
 TABLES = ("dossiers", "dossier_events", "outbox", "audit", "users", "settings",
           "code_sequences", "procedures")
+
+CURRENT = MIGRATIONS[-1][0]  # the schema this version of the node writes
 
 
 def dump(path) -> dict:
@@ -56,7 +59,7 @@ def test_backup_then_lose_the_home_then_restore_gives_the_same_data(cfg, db, tmp
     assert "verified" in made.stdout
     assert stat.S_IMODE(out.stat().st_mode) == 0o600  # private keys inside
     manifest = json.loads(zipfile.ZipFile(out).read("manifest.json"))
-    assert manifest["schema_version"] == 6 and manifest["agency_id"] == "DEM.00.00.Z00"
+    assert manifest["schema_version"] == CURRENT and manifest["agency_id"] == "DEM.00.00.Z00"
     assert {"edge-node.db", "config.toml", "secret_key", "keys/sign_ed25519.pem",
             "attachments/ab/scan.pdf"} <= set(manifest["members"])
     assert all(len(m["sha256"]) == 64 for m in manifest["members"].values())
@@ -179,7 +182,7 @@ def test_backup_while_serving_and_restore_refused_while_serving(serving, tmp_pat
         con = sqlite3.connect(tmp_path / "check" / "edge-node.db")
         assert con.execute("SELECT count(*) FROM dossiers").fetchone()[0] == 5
         con.close()
-        assert manifest["schema_version"] == 6
+        assert manifest["schema_version"] == CURRENT
         before = dump(home / "edge-node.db")
         refused = edge_node(home, "restore", str(tmp_path / "live.zip"))
         assert refused.returncode == 1 and "already serving" in refused.stderr
@@ -219,7 +222,7 @@ def test_a_failed_migration_puts_the_old_database_back(cfg, db):
         result.stderr
     con = sqlite3.connect(cfg.db_path)
     try:
-        assert con.execute("PRAGMA user_version").fetchone()[0] == 6
+        assert con.execute("PRAGMA user_version").fetchone()[0] == CURRENT
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert not con.execute("SELECT 1 FROM sqlite_master WHERE name = 'upgraded'").fetchone()
     finally:
@@ -238,7 +241,7 @@ def test_migrate_and_serve_back_up_before_a_pending_migration(cfg, initialised, 
     assert done.returncode == 0, done.stderr
     assert "Applied migrations 1000" in done.stdout
     pre = list((cfg.home / "backups").glob("edge-node-pre-migrate-*.zip"))
-    assert len(pre) == 1 and backup_service.read_manifest(pre[0])["schema_version"] == 6
+    assert len(pre) == 1 and backup_service.read_manifest(pre[0])["schema_version"] == CURRENT
     # a new version started with 'up' takes the same path
     other = load_config(tmp_path / "other", environ={})
     init_home(other)

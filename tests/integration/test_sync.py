@@ -131,9 +131,9 @@ def test_reconciliation_says_khop_on_both_sides(hub, cfg, db, app):
         code = world.receive()["code"]
         world.act(code, "transfer", "canbo")
     assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None
-    world.receive()  # one more, not yet sent
+    world.receive()  # one more, not yet sent (its event and its audit entry)
     result = sync_service.reconcile(db, cfg, now_fn=now_utc)
-    assert result["match"] and result["pending_events"] == 1
+    assert result["match"] and result["pending_events"] == 2
     assert [d["date"] for d in result["days"]][-3:] == ["2026-12-07", "2026-12-08",
                                                          "2026-12-09"]
     node_id = sync_service.enrolled(db)["node_id"]

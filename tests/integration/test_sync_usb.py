@@ -35,8 +35,9 @@ def test_usb_round_trip_with_the_link_off(tmp_path, cfg, db):
     applied = node_cli(cfg.home, "sync", "import", str(reply))
     assert applied.returncode == 0, applied.stderr
     # everything exported is acknowledged; applying the province's catalog is itself a new
-    # event (the node reports which catalog version it now uses) that waits for next time
-    assert f"holds events up to {total}; applied 1 items; 1 events still waiting" in applied.stdout
+    # event (the node reports which catalog version it now uses) that waits for next time,
+    # with the two audit entries of that import (catalog change, feed item applied)
+    assert f"holds events up to {total}; applied 1 items; 3 events still waiting" in applied.stdout
     assert node_cli(cfg.home, "sync", "import", str(reply)).returncode == 0
     assert node_cli(cfg.home, "sync", "import", str(stick / "again.edgesync")).returncode == 0
     from edge_node.store import catalog as catalog_store
