@@ -229,7 +229,7 @@ def test_lan_mode_listens_on_all_addresses_and_says_so(home):
 def test_logs_rotate_in_the_home_and_hold_no_secret(home):
     port = free_port()
     env = {**ENV, "EDGE_NODE_LOG_MAX_BYTES": "10000", "EDGE_NODE_LOG_BACKUP_COUNT": "2",
-           "EDGE_NODE_LOG_LEVEL": "DEBUG"}
+           "EDGE_NODE_LOG_LEVEL": "DEBUG", "EDGE_NODE_LOGIN_RATE_PER_MINUTE": "100000"}
     added = edge_node(home, "user", "add", "canbo1", "--role", "clerk", "--password-stdin",
                       input="mat-khau-bi-mat-123\n")
     assert added.returncode == 0
