@@ -62,7 +62,7 @@ if [ "$PURGE" = 1 ] && [ -d "$HOME_DIR" ]; then
     # a last copy before the data goes, when this version has 'edge-node backup'
     if [ "$BACKUP" = 1 ] && [ -x "$PREFIX/venv/bin/python" ] \
         && "$PREFIX/venv/bin/python" -m edge_node backup --help >/dev/null 2>&1; then
-        OUT="$BACKUP_DIR/edge-node-before-purge-$(date -u +%Y%m%dT%H%M%SZ).backup"
+        OUT="$BACKUP_DIR/edge-node-before-purge-$(date -u +%Y%m%dT%H%M%SZ).zip"
         echo "Last backup before deleting: $OUT"
         EDGE_NODE_HOME="$HOME_DIR" "$PREFIX/venv/bin/python" -m edge_node backup --out "$OUT" \
             || die "the last backup failed; nothing deleted (use --no-backup to skip it)"

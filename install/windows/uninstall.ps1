@@ -34,7 +34,7 @@ if ($Purge -and -not $NoBackup -and (Test-Path $Py) -and (Test-Path $HomeDir)) {
     $env:EDGE_NODE_HOME = $HomeDir
     & $Py -m edge_node backup --help *> $null
     if ($LASTEXITCODE -eq 0) {
-        $out = Join-Path $BackupDir ("edge-node-before-purge-{0}.backup" -f (Get-Date -Format 'yyyyMMddTHHmmss'))
+        $out = Join-Path $BackupDir ("edge-node-before-purge-{0}.zip" -f (Get-Date -Format 'yyyyMMddTHHmmss'))
         Write-Host "Last backup before deleting: $out"
         & $Py -m edge_node backup --out $out
         if ($LASTEXITCODE -ne 0) { throw 'The last backup failed; nothing deleted (-NoBackup skips it).' }

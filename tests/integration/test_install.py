@@ -153,13 +153,21 @@ def test_install_upgrade_and_uninstall_in_a_throwaway_prefix(tmp_path, wheelhous
     assert not p["prefix"].exists() and not (p["unit-dir"] / "edge-node.service").exists()
     assert not (p["bin-dir"] / "edge-node").exists()
     assert (home / "edge-node.db").read_bytes() == db_before and "kept" in kept.stdout
+    # a reinstall finds the data: no new admin password, same database
+    back = install(tmp_path, folder, lock)
+    assert back.returncode == 0 and "First login" not in back.stdout, back.stderr
+    # --purge makes a last verified backup (edge-node backup), then deletes the home
+    saved = tmp_path / "saved"
+    saved.mkdir()
     purged = subprocess.run(["sh", str(UNINSTALL), "--no-systemctl", "--prefix",
                              str(p["prefix"]), "--home", str(home), "--unit-dir",
                              str(p["unit-dir"]), "--bin-dir", str(p["bin-dir"]), "--user", _me(),
-                             "--purge", "--yes", "--no-backup"], capture_output=True, text=True,
-                            env=ENV, timeout=120)
+                             "--purge", "--yes", "--backup-dir", str(saved)],
+                            capture_output=True, text=True, env=ENV, timeout=120)
     assert purged.returncode == 0, purged.stderr
-    assert not home.exists()
+    assert not home.exists() and not p["prefix"].exists()
+    last = list(saved.glob("edge-node-before-purge-*.zip"))
+    assert len(last) == 1 and "edge-node.db" in zipfile.ZipFile(last[0]).namelist()
 
 
 def _deps_only(tmp_path: Path, folder: Path) -> Path:
