@@ -186,7 +186,7 @@ def test_backup_while_serving_and_restore_refused_while_serving(serving, tmp_pat
         assert manifest["schema_version"] == CURRENT
         before = dump(home / "edge-node.db")
         refused = edge_node(home, "restore", str(tmp_path / "live.zip"))
-        assert refused.returncode == 1 and "already serving" in refused.stderr
+        assert refused.returncode == 5 and "already serving" in refused.stderr  # 5: locked
         assert dump(home / "edge-node.db") == before
     finally:
         db.conn.close()
