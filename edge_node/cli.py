@@ -1,17 +1,17 @@
-"""``edge-node`` command line: init, up, serve, users, catalog, config, backup, restore,
-migrate."""
+"""``edge-node`` command line: init, up, serve, status, users, catalog, config, backup,
+restore, migrate."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import sys
-from logging.handlers import RotatingFileHandler
 
 import click
 
-from edge_node import __version__
-from edge_node.config import OPTIONS, ConfigError, load_config
+from edge_node import __version__, exitcodes
+from edge_node.config import LOOPBACK_HOSTS, OPTIONS, ConfigError, load_config
 from edge_node.domain.catalog_formats import CatalogError
 from edge_node.domain.clock import now_utc
 from edge_node.lock import HomeLock, HomeLocked
@@ -49,7 +49,8 @@ def _print_init(cfg, result) -> None:
 
 
 def _url(cfg) -> str:
-    host = "127.0.0.1" if cfg.host in ("0.0.0.0", "::", "") else cfg.host
+    host = cfg.listen_host
+    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     return f"http://{host}:{cfg.port}/"
 
 
@@ -60,7 +61,7 @@ def init(ctx: click.Context) -> None:
     from edge_node.services.node import init_home
 
     cfg = _cfg(ctx)
-    lock = _lock(cfg)
+    lock = _lock(cfg, "init")
     try:
         if cfg.db_path.exists():
             _migrate_with_backup(cfg)  # an existing home upgrades only after a backup
@@ -73,79 +74,99 @@ def init(ctx: click.Context) -> None:
     click.echo(f"Start the node with: edge-node --home {cfg.home} serve   → {_url(cfg)}")
 
 
-def _setup_logging(cfg) -> None:
-    cfg.log_dir.mkdir(parents=True, exist_ok=True)
-    handler = RotatingFileHandler(cfg.log_dir / "edge-node.log", maxBytes=5_000_000,
-                                  backupCount=5, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.setLevel(cfg.log_level.upper())
-    root.addHandler(handler)
+def _lock(cfg, purpose: str = "") -> HomeLock:
+    """Take the home's lock or stop with a clear one-line message (exit 5, 8 or 9)."""
+    from edge_node.runstate import os_error
 
-
-def _lock(cfg) -> HomeLock:
-    """Take the home's lock or stop with a clear message."""
     try:
         cfg.home.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return HomeLock(cfg.lock_path).acquire()
+        return HomeLock(cfg.lock_path, purpose).acquire()
     except HomeLocked as exc:
         pid = f" (process {exc})" if str(exc) else ""
-        raise click.ClickException(
+        raise exitcodes.ExitError(
             f"another edge-node is already serving the home {cfg.home}{pid}. "
-            "Stop it first, or use another --home.") from None
+            "Stop it first, or use another --home.", exitcodes.LOCKED) from None
     except OSError as exc:
-        raise click.ClickException(f"cannot use the home {cfg.home}: {exc}") from None
+        raise os_error(cfg.home, exc) from None
 
 
-def _serve(cfg, lock: HomeLock | None = None) -> None:
+def _serve(cfg, lock: HomeLock | None = None, checked: bool = False) -> None:
+    from edge_node import runstate
     from edge_node.jobs import start_scheduler
+    from edge_node.logs import setup_logging
     from edge_node.serving import serve_forever
     from edge_node.web.app import create_app
 
-    lock = lock or _lock(cfg)
+    lock = lock or _lock(cfg, "serve")
     try:
-        _setup_logging(cfg)
+        if not checked:
+            runstate.preflight(cfg)  # writable home, free space, an undamaged database
+        try:
+            setup_logging(cfg)
+        except OSError as exc:
+            raise runstate.os_error(cfg.home, exc) from None
         applied, made = _migrate_with_backup(cfg)  # a new version: back up, then migrate
         if applied:
             click.echo(f"Upgraded the database (migrations {', '.join(map(str, applied))});"
                        f" backup before the upgrade: {made}")
+        log = logging.getLogger("edge_node.serve")
+        previous = runstate.read_state(cfg)
+        if previous.get("state") == "serving":
+            log.warning("the server started at %s did not stop cleanly (power cut, kill or "
+                        "crash); SQLite recovers its journal on open", previous.get("started_at"))
+        host = cfg.listen_host
 
         def start_jobs():
             scheduler = start_scheduler(cfg)  # after the bind: one scheduler per home
+            runstate.mark_serving(cfg, host, cfg.port, previous)
+            log.info("serving %s on %s:%s", cfg.home, host, cfg.port)
             return lambda: scheduler.shutdown(wait=False)
 
-        serve_forever(create_app(cfg), host=cfg.host, port=cfg.port, threads=cfg.threads,
-                      ident="edge-node", on_start=start_jobs,
-                      banner=[f"Commune edge node {__version__} serving {cfg.home}",
-                              f"Open {_url(cfg)} in a browser. Press Ctrl+C to stop."])
+        banner = [f"Commune edge node {__version__} serving {cfg.home}",
+                  f"Open {_url(cfg)} in a browser. Press Ctrl+C to stop."]
+        if host not in LOOPBACK_HOSTS:
+            banner.insert(1, f"LAN mode: listening on {host}:{cfg.port}; other PCs of the "
+                             f"office open http://<this PC's address>:{cfg.port}/")
+        serve_forever(create_app(cfg), host=host, port=cfg.port, threads=cfg.threads,
+                      ident="edge-node", on_start=start_jobs, banner=banner)
+        runstate.mark_stopped(cfg)
+        log.info("stopped cleanly")
     finally:
         lock.release()
+
+
+_LAN_HELP = ("LAN mode: listen on all addresses (0.0.0.0) so other PCs of the office can "
+             "connect (config option lan).")
 
 
 @cli.command()
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 8080).")
+@click.option("--lan", is_flag=True, default=None, help=_LAN_HELP)
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
-    """Serve the web interface with waitress."""
-    cfg = _cfg(ctx, host=host, port=port)
+def serve(ctx: click.Context, host: str | None, port: int | None, lan: bool | None) -> None:
+    """Serve the web interface with waitress (exit codes: docs/install.md)."""
+    cfg = _cfg(ctx, host=host, port=port, lan=lan or None)
     if not cfg.db_path.exists():
-        raise click.ClickException(f"no node home at {cfg.home}; run 'edge-node init' first "
-                                   "(or 'edge-node up').")
+        raise exitcodes.ExitError(f"no node home at {cfg.home}; run 'edge-node init' first "
+                                  "(or 'edge-node up').", exitcodes.NO_HOME)
     _serve(cfg)
 
 
 @cli.command()
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 8080).")
+@click.option("--lan", is_flag=True, default=None, help=_LAN_HELP)
 @click.pass_context
-def up(ctx: click.Context, host: str | None, port: int | None) -> None:
+def up(ctx: click.Context, host: str | None, port: int | None, lan: bool | None) -> None:
     """Initialise the home when it is new, then serve."""
+    from edge_node import runstate
     from edge_node.services.node import init_home
 
-    cfg = _cfg(ctx, host=host, port=port)
-    lock = _lock(cfg)
+    cfg = _cfg(ctx, host=host, port=port, lan=lan or None)
+    lock = _lock(cfg, "serve")
     try:
+        runstate.preflight(cfg)  # a damaged database is reported, never initialised over
         if cfg.db_path.exists():
             _migrate_with_backup(cfg)  # before init_home opens (and would migrate) it
         result = init_home(cfg)
@@ -156,7 +177,30 @@ def up(ctx: click.Context, host: str | None, port: int | None) -> None:
         lock.release()
         raise click.ClickException(f"cannot create the home {cfg.home}: {exc}") from None
     _print_init(cfg, result)
-    _serve(_cfg(ctx, host=host, port=port), lock)
+    _serve(_cfg(ctx, host=host, port=port, lan=lan or None), lock, checked=True)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.option("--no-db-check", is_flag=True,
+              help="Skip the database quick_check (large databases on slow disks).")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool, no_db_check: bool) -> None:
+    """Is the node running? Exit 0 running, 3 stopped, 4 unclean shutdown, 5 locked,
+    6 database corrupt, 7 no home (docs/install.md)."""
+    from edge_node import runstate
+
+    cfg = _cfg(ctx)
+    result = runstate.status(cfg, check_db=not no_db_check)
+    if as_json:
+        click.echo(json.dumps({"state": result.state, "exit_code": result.code,
+                               "message": result.message, **result.details},
+                              ensure_ascii=False))
+    elif result.code in (exitcodes.RUNNING, exitcodes.STOPPED):
+        click.echo(result.message)
+    else:
+        click.echo(result.message, err=True)
+    ctx.exit(result.code)
 
 
 def _open(cfg):
@@ -499,7 +543,7 @@ def restore(ctx: click.Context, archive: str, force: bool) -> None:
     from edge_node.services import backup as backup_service
 
     cfg = _cfg(ctx)
-    lock = _lock(cfg)
+    lock = _lock(cfg, "restore")
     try:
         result = backup_service.restore(cfg, Path(archive), force=force)
     except backup_service.BackupError as exc:
@@ -553,7 +597,7 @@ def migrate(ctx: click.Context) -> None:
     cfg = _cfg(ctx)
     if not cfg.db_path.exists():
         raise click.ClickException(f"no node home at {cfg.home}; run 'edge-node init' first.")
-    lock = _lock(cfg)
+    lock = _lock(cfg, "migrate")
     try:
         applied, made = _migrate_with_backup(cfg)
     finally:

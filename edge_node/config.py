@@ -76,9 +76,23 @@ def _level(v: str) -> str | None:
         "must be DEBUG, INFO, WARNING or ERROR"
 
 
+def _start_check(v: str) -> str | None:
+    return None if v in ("auto", "full", "quick") else "must be auto, full or quick"
+
+
+def _log_bytes(v: int) -> str | None:
+    return None if v >= 10_000 else "must be at least 10000 bytes"
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+LAN_ALL = "0.0.0.0"
+
 OPTIONS: tuple[Option, ...] = (
     Option("host", str, "127.0.0.1", "EDGE_NODE_HOST",
            "Address to listen on; 127.0.0.1 keeps the node on this PC only."),
+    Option("lan", bool, False, "EDGE_NODE_LAN",
+           "LAN mode: listen on every address of this PC (0.0.0.0) so other PCs of the office "
+           "can use the node; a host other than 127.0.0.1 is used as given."),
     Option("port", int, 8080, "EDGE_NODE_PORT", "TCP port of the web interface.", _port),
     Option("threads", int, 8, "EDGE_NODE_THREADS", "Worker threads of the waitress server.",
            _positive),
@@ -109,6 +123,17 @@ OPTIONS: tuple[Option, ...] = (
     Option("api_rate_per_minute", int, 600, "EDGE_NODE_API_RATE_PER_MINUTE",
            "Requests allowed per API token in any minute.", _positive),
     Option("log_level", str, "INFO", "EDGE_NODE_LOG_LEVEL", "Logging level.", _level),
+    Option("log_max_bytes", int, 5_000_000, "EDGE_NODE_LOG_MAX_BYTES",
+           "Size at which logs/edge-node.log is rotated.", _log_bytes),
+    Option("log_backup_count", int, 5, "EDGE_NODE_LOG_BACKUP_COUNT",
+           "Rotated log files kept (edge-node.log.1 ...); older ones are deleted.", _positive),
+    Option("start_check", str, "auto", "EDGE_NODE_START_CHECK",
+           "Database check before serving: 'full' (PRAGMA quick_check, reads the whole file), "
+           "'quick' (header and schema only), 'auto' (full after an unclean stop or on the "
+           "first start, quick after a clean stop).", _start_check),
+    Option("min_free_mb", int, 64, "EDGE_NODE_MIN_FREE_MB",
+           "The node refuses to start with less free space (MB) on the home's disk.",
+           _not_negative),
     Option("sync_interval_seconds", int, 60, "EDGE_NODE_SYNC_INTERVAL_SECONDS",
            "Seconds between background sync rounds while the link is up (0 turns it off).",
            _not_negative),
@@ -130,8 +155,18 @@ class ConfigError(ValueError):
     """A configuration value has the wrong type or an unknown name."""
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
 def _coerce(option: Option, value: Any, source: str) -> Any:
-    if option.type is int:
+    if option.type is bool:
+        if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+            value = value.strip().lower() in _TRUE
+        if not isinstance(value, bool):
+            raise ConfigError(f"{option.name} from {source}: expected true or false, "
+                              f"got {value!r}")
+    elif option.type is int:
         if isinstance(value, bool) or isinstance(value, float):
             raise ConfigError(f"{option.name} from {source}: expected an integer, got {value!r}")
         try:
@@ -165,6 +200,19 @@ class Config:
     @property
     def db_path(self) -> Path:
         return self.home / f"{self.name}.db"
+
+    @property
+    def listen_host(self) -> str:
+        """The address to bind: ``host``, or 0.0.0.0 in LAN mode with a loopback host."""
+        host = self.values["host"]
+        if self.values.get("lan") and host in LOOPBACK_HOSTS:
+            return LAN_ALL
+        return host
+
+    @property
+    def state_path(self) -> Path:
+        """Where ``serve`` records that it runs or stopped cleanly (see edge_node.runstate)."""
+        return self.home / f"{self.name}.state.json"
 
     @property
     def lock_path(self) -> Path:
@@ -242,7 +290,9 @@ def render_toml(values: dict[str, Any], options: tuple[Option, ...] = OPTIONS) -
             continue
         value = values[option.name]
         lines.append(f"# {option.description}")
-        if option.type is int:
+        if option.type is bool:
+            lines.append(f"{option.name} = {'true' if value else 'false'}")
+        elif option.type is int:
             lines.append(f"{option.name} = {int(value)}")
         else:
             escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')

@@ -33,7 +33,7 @@ def init_home(cfg: Config) -> InitResult:
     cfg.log_dir.mkdir(mode=0o700, exist_ok=True)
     if created:
         keep = ("agency_id", "office_name", "authority_name", "place_name", "working_hours",
-                "host", "port")
+                "host", "lan", "port")
         (cfg.home / CONFIG_FILE).write_text(render_toml({k: cfg.values[k] for k in keep}),
                                             encoding="utf-8")
     read_secret_key(cfg)

@@ -12,6 +12,7 @@ rate-limited per client address.
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 from datetime import timedelta
 from functools import wraps
@@ -33,6 +34,7 @@ from edge_node.services import accounts
 from edge_node.web.app import get_db, request_now
 from edge_node.web.errors import api_error, page_error
 
+log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
 session_api = Blueprint("session_api", __name__, url_prefix="/api/v1")
 SESSION_COOKIE = "edge_session"
@@ -199,6 +201,11 @@ def _safe_next(target: str | None) -> str:
     return url_for(current_app.config.get("HOME_ENDPOINT", "dossiers.index"))
 
 
+def _log_refusal(username: str, exc) -> None:
+    # who and from where, never the password typed: the log is read by IT helpers
+    log.warning("login refused (%s) for user %r from %s", exc.code, username[:64], client_ip())
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     cfg = current_app.config["EDGE"]
@@ -210,6 +217,7 @@ def login():
                 now=request_now(), max_failures=cfg.login_max_failures,
                 lockout_minutes=cfg.lockout_minutes, ip=client_ip())
         except accounts.AccountError as exc:
+            _log_refusal(request.form.get("username", ""), exc)
             error = exc.message
         else:
             token, _ = accounts.start_session(get_db(), user, kind="web", now=request_now(),
@@ -277,6 +285,7 @@ def create_session():
                                      max_failures=cfg.login_max_failures,
                                      lockout_minutes=cfg.lockout_minutes, ip=client_ip())
     except accounts.AccountError as exc:
+        _log_refusal(body["username"], exc)
         return api_error(423 if exc.code == "locked" else 401, exc.code, exc.message)
     if user["must_change_password"]:
         return api_error(403, "password_change_required",

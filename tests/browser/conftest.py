@@ -27,6 +27,9 @@ from tests.conftest import REPO
 from tests.integration.test_cli import free_port
 
 ENV = {k: v for k, v in os.environ.items() if not k.startswith(("EDGE_NODE_", "SYNC_HUB_"))}
+# One server serves the whole browser session and every test logs in from 127.0.0.1: the
+# per-address login limit (tested in tests/integration/test_tokens.py) would refuse them.
+ENV["EDGE_NODE_LOGIN_RATE_PER_MINUTE"] = "1000"
 PASSWORD = "mat-khau-trinh-duyet"
 ARTIFACTS = REPO / "artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"

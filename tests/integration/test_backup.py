@@ -76,6 +76,7 @@ def test_backup_then_lose_the_home_then_restore_gives_the_same_data(cfg, db, tmp
     before_settings = dict(before.pop("settings"))
     restore_entry = after["audit"].pop()
     assert restore_entry[3] == "backup.restored"  # the restore itself is audited
+    assert after["outbox"].pop()[2] == "audit.entry"  # ...and its entry goes to the province
     assert after == before
     assert restored_settings["backup.restored_at"]
     assert {k: v for k, v in restored_settings.items() if not k.startswith("backup.")} == \
@@ -185,7 +186,7 @@ def test_backup_while_serving_and_restore_refused_while_serving(serving, tmp_pat
         assert manifest["schema_version"] == CURRENT
         before = dump(home / "edge-node.db")
         refused = edge_node(home, "restore", str(tmp_path / "live.zip"))
-        assert refused.returncode == 1 and "already serving" in refused.stderr
+        assert refused.returncode == 5 and "already serving" in refused.stderr  # 5: locked
         assert dump(home / "edge-node.db") == before
     finally:
         db.conn.close()

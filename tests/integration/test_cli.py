@@ -155,7 +155,7 @@ def test_two_starts_at_once_on_a_new_home_one_serves_one_is_refused(tmp_path):
             time.sleep(0.1)
         loser = next(p for p in procs if p.poll() is not None)
         out = loser.stdout.read()
-        assert loser.returncode == 1 and "already serving the home" in out
+        assert loser.returncode == 5 and "already serving the home" in out  # exit 5: locked
         assert "Traceback" not in out
         winner = next(p for p in procs if p is not loser)
         port = ports[procs.index(winner)]

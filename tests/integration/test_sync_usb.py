@@ -104,6 +104,8 @@ def test_an_older_reply_imported_late_does_not_move_the_node_back(tmp_path, cfg,
     assert waiting == 0
     hub.start()
     world.receive()  # the next online round goes on from where the newest reply left it
+    new = db.conn.execute("SELECT count(*) FROM outbox WHERE seq > ?", (acked,)).fetchone()[0]
+    assert new >= 1
     assert node_cli(cfg.home, "sync", "--once").returncode == 0
-    assert hub.get("/api/v1/nodes").json()["items"][0]["acked_seq"] == acked + 1
+    assert hub.get("/api/v1/nodes").json()["items"][0]["acked_seq"] >= acked + new
     hub.stop()
