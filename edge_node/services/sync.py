@@ -26,6 +26,7 @@ from edge_node.domain.clock import parse_iso, to_iso
 from edge_node.domain.codes import AGENCY_RE
 from edge_node.domain.lifecycle import Step
 from edge_node.services import catalog as catalog_service
+from edge_node.services import province as province_feed
 from edge_node.store import audit, settings
 from edge_node.store import process as process_store
 from edge_node.store.db import write_tx
@@ -300,6 +301,7 @@ FEED_HANDLERS = {
     "calendar.override": _feed_calendar_override,
     "working_hours": _feed_working_hours,
     "process": _feed_process,
+    **province_feed.HANDLERS,
 }
 
 
