@@ -36,6 +36,11 @@ IDENTITY_LABELS = {"chua_xac_thuc": "Định danh chưa xác thực",
 CHANNELS = ("sms", "email", "portal")
 CHANNEL_LABELS = {"sms": "Tin nhắn SMS", "email": "Thư điện tử",
                   "portal": "Tài khoản Cổng Dịch vụ công quốc gia"}
+EVENT_LABELS = {"online_submission": "Nhận hồ sơ trực tuyến từ Cổng DVCQG",
+                "province_withdrawal_request": "Công dân yêu cầu rút hồ sơ (trực tuyến)",
+                "province_adjustment_request": "Công dân yêu cầu điều chỉnh nội dung (trực tuyến)",
+                "province_payment": "Thanh toán trực tuyến",
+                "province_identity": "Kết quả xác thực định danh"}
 MAX_DOCS = 100
 MAX_AMOUNT = 10_000_000_000
 

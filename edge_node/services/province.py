@@ -37,11 +37,7 @@ DEFAULT_AGENCY = next(o.default for o in OPTIONS if o.name == "agency_id")
 FACT_EVENTS = {"withdrawal": "province_withdrawal_request",
                "adjustment": "province_adjustment_request",
                "payment": "province_payment", "identity": "province_identity"}
-EVENT_LABELS = {"online_submission": "Nhận hồ sơ trực tuyến từ Cổng DVCQG",
-                "province_withdrawal_request": "Công dân yêu cầu rút hồ sơ (trực tuyến)",
-                "province_adjustment_request": "Công dân yêu cầu điều chỉnh nội dung (trực tuyến)",
-                "province_payment": "Thanh toán trực tuyến",
-                "province_identity": "Kết quả xác thực định danh"}
+EVENT_LABELS = rules.EVENT_LABELS
 
 
 @contextmanager

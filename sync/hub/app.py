@@ -75,6 +75,9 @@ def create_hub_app(cfg) -> Flask:
     app.register_blueprint(auth.session_api)
     app.register_blueprint(api)
     app.register_blueprint(pages)
+    from sync.hub import inbound
+
+    inbound.register(app)
     return app
 
 
@@ -120,7 +123,10 @@ def _answer(handler, **extra):
 
 @api.route("/sync/push", methods=["POST"])
 def push():
-    return _answer(service.push, max_bytes=current_app.config["EDGE"].max_batch_bytes)
+    from sync.hub import province
+
+    cfg = current_app.config["EDGE"]
+    return _answer(service.push, max_bytes=cfg.max_batch_bytes, after_apply=province.hook(cfg))
 
 
 @api.route("/sync/pull", methods=["POST"])

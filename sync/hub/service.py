@@ -7,6 +7,7 @@ with bytes and get bytes back.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import secrets
 import uuid
@@ -154,8 +155,13 @@ def _open(store, identity, hub_id, data, max_bytes, remote, now, before=None):
 
 
 def push(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: bytes,
-         now: datetime, max_bytes: int, remote: str = "") -> bytes:
-    """Verify, apply once and acknowledge a batch; returns the sealed ack."""
+         now: datetime, max_bytes: int, remote: str = "", after_apply=None) -> bytes:
+    """Verify, apply once and acknowledge a batch; returns the sealed ack.
+
+    *after_apply(store, node_id, records, now)* runs once after a batch is applied
+    (the province's follow-up work: notifications, identity checks); its failure is
+    logged and never costs the node its acknowledgement.
+    """
     digest = protocol.envelope_digest(data)
 
     def check(header: dict) -> None:
@@ -197,6 +203,12 @@ def push(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: byt
                             "old copy?)", remote)
         raise HubError("seq_reused", "these sequence numbers already hold other events; the "
                        "node's database went back in time: re-enroll it as a new node", 409)
+    if after_apply is not None and result.status == "applied":
+        try:
+            after_apply(store, header["sender"], records, now)
+        except Exception:  # the batch is committed; `sync-hub deliver` catches up later
+            logging.getLogger(__name__).exception("follow-up of batch %s failed",
+                                                  header["batch_id"])
     ack = {"status": result.status, "acked_seq": result.acked_seq,
            "acked_event_id": store.event_id_at(header["sender"], result.acked_seq),
            "last_digest": result.last_digest, "hub_time": to_iso(now),
@@ -231,7 +243,8 @@ def pull(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: byt
 
 
 def import_file(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: bytes,
-                now: datetime, max_bytes: int, feed_limit: int) -> tuple[bytes, int]:
+                now: datetime, max_bytes: int, feed_limit: int,
+                after_apply=None) -> tuple[bytes, int]:
     """Apply a node's USB file and return ``(reply file, batches applied)``.
 
     Every envelope is verified (signature, sender, receiver) before any batch
@@ -257,7 +270,7 @@ def import_file(store: HubStore, *, hub_id: str, identity: protocol.Identity, da
         kind = json.loads(env[12:12 + int.from_bytes(env[8:12], "big")])["kind"]
         if kind == protocol.KIND_BATCH:
             replies.append(push(store, hub_id=hub_id, identity=identity, data=env, now=now,
-                                max_bytes=max_bytes, remote="usb"))
+                                max_bytes=max_bytes, remote="usb", after_apply=after_apply))
             applied += 1
         elif kind == "pull":
             replies.append(pull(store, hub_id=hub_id, identity=identity, data=env, now=now,
