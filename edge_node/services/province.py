@@ -226,11 +226,14 @@ def feed_fact(db: sqlite_utils.Database, item: dict, now: datetime) -> None:
             try:
                 what = rules.payment_outcome(dossier, history, amount, txn)
             except rules.FactProblem as problem:
-                if problem.code != "duplicate_payment":
-                    append_event(db, dossier, event, {}, {**data, "flagged": problem.reason},
-                                 stamp)
-                    _flag(db, now, kind, problem.code, problem.reason, item["payload"],
-                          dossier=dossier)
+                if problem.code == "duplicate_payment":
+                    # the same payment reported again: already on the dossier
+                    audit.append(db, at=stamp, actor="province", action="province.duplicate",
+                                 obj=dossier["code"], detail={"transaction_id": txn})
+                    return
+                append_event(db, dossier, event, {}, {**data, "flagged": problem.reason}, stamp)
+                _flag(db, now, kind, problem.code, problem.reason, item["payload"],
+                      dossier=dossier)
                 return
             if what == "obligation":
                 decision = lifecycle.decide(dossier, history, "record_payment",
