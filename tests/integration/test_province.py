@@ -262,3 +262,60 @@ def test_facts_from_the_province_are_events_the_node_decides_on(linked, cfg, db)
 
     for code in (first["code"], paid["code"], late["code"]):
         assert projection_matches_events(db, code)
+
+
+def _item(seq: int, kind: str, payload: dict) -> dict:
+    return {"seq": seq, "kind": kind, "payload": payload}
+
+
+def _online(national: str, tthc: str = "1.001731", at: str = "2026-12-07T00:30:00Z") -> dict:
+    return {"received_at": at, "dossier": {
+        "MaHoSo": national, "MaTTHC": tthc, "ChuHoSo": "Quàng Thị Mai",
+        "SoGiayToChuHoSo": "011185004321", "SoDienThoai": "0987654321", "HinhThuc": 0,
+        "TaiLieuNop": []}}
+
+
+def test_the_node_keeps_what_it_cannot_apply_and_shows_it(db, clerk_client):
+    from edge_node.domain.reports import parse_period
+    from edge_node.services import reports
+    from tests.integration.lifecycle_helpers import World, vn
+
+    world = World(db, vn(2026, 12, 7, 8, 0))
+    items = [_item(1, "dossier.inbound", _online("G22-A")),
+             _item(2, "dossier.inbound", _online("G22-A")),  # the same item read twice
+             _item(3, "dossier.inbound", _online("G22-B", tthc="9.999999")),
+             _item(4, "dossier.fact", {"kind": "payment", "MaHoSo": "G22-Z",
+                                       "amount_vnd": 2000, "transaction_id": "TX-9"}),
+             _item(5, "notification.status", {"notification_id": "nope", "status": "sent"}),
+             _item(6, "notification.status", {"notification_id": "x", "status": "lost"})]
+    assert sync_service.apply_feed(db, items, lambda: world.now) == 6
+    assert len(dossier_store.queue(db, "to_receive")) == 1
+    flags = province_store.flags(db)
+    assert sorted(f["code"] for f in flags) == ["unknown_dossier", "unknown_procedure"]
+    assert all(f["payload"] for f in flags)  # the whole item is kept for the person
+    refused = db.conn.execute("SELECT count(*) FROM audit WHERE action = 'feed.refused'"
+                              ).fetchone()[0]
+    assert refused == 1  # the unknown delivery status; the feed went on
+    page = clerk_client.get("/province").get_data(as_text=True)
+    assert "9.999999" in page and "G22-Z" in page
+    assert "2 việc từ tỉnh cần xem" in clerk_client.get("/").get_data(as_text=True)
+    form = clerk_client.get("/province").get_data(as_text=True)
+    from tests.conftest import csrf_from
+
+    done = clerk_client.post(f"/province/flags/{flags[0]['id']}/resolve",
+                             data={"csrf_token": csrf_from(form)})
+    assert done.status_code == 302 and len(province_store.flags(db)) == 1
+
+    code = dossier_store.queue(db, "to_receive")[0]["code"]
+    accepted = world.act(code, "accept", "canbo")
+    assert accepted["steps"] and accepted["transfer_due_at"] and accepted["original_due_at"]
+    told = province_store.notifications(db, code)[0]
+    assert told["channel"] == "portal" and told["status"] == "queued"
+    assert sync_service.apply_feed(db, [_item(7, "notification.status", {
+        "notification_id": told["id"], "status": "failed", "at": "2026-12-07T02:00:00Z",
+        "detail": "hộp thư đầy"})], lambda: world.now) == 1
+    page = clerk_client.get(f"/dossiers/{code}").get_data(as_text=True)
+    assert "Gửi không thành công" in page and "hộp thư đầy" in page
+    report = reports.period_report(db, parse_period("2026-12-01", "2026-12-31"),
+                                   now=world.now, cal=CAL)
+    assert (report["received"]["online"], report["received"]["direct"]) == (1, 0)
