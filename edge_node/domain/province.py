@@ -308,6 +308,7 @@ TEMPLATES = {
                 "hình thức đã đăng ký ({method}).",
     "reject": "Hồ sơ {national} ({procedure}) đã có kết quả: không đủ điều kiện giải quyết "
               "({reason}). Ông/Bà nhận văn bản trả lời theo hình thức đã đăng ký.",
+    "refuse": "Hồ sơ {national} ({procedure}) không được tiếp nhận. Lý do: {reason}.",
     "return_result": "Kết quả hồ sơ {national} ({procedure}) đã được gửi qua bưu chính, "
                      "số vận đơn {waybill}.",
 }
@@ -330,8 +331,8 @@ def notification_for(dossier: dict, event_type: str, data: dict) -> tuple[str, s
     if event_type not in TEMPLATES:
         return None
     online = dossier.get("channel") == 2
-    if event_type == "accept" and not online:
-        return None
+    if event_type in ("accept", "refuse") and not online:
+        return None  # at the counter the applicant holds Mẫu 01 / Mẫu 03
     if event_type == "return_result" and data.get("channel") != "postal":
         return None
     if online:

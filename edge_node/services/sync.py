@@ -28,6 +28,7 @@ from edge_node.domain.lifecycle import Step
 from edge_node.services import catalog as catalog_service
 from edge_node.services import province as province_feed
 from edge_node.store import audit, settings
+from edge_node.store import outbox as outbox_store
 from edge_node.store import process as process_store
 from edge_node.store.db import write_tx
 from sync import protocol
@@ -443,6 +444,13 @@ def sync_once(db, cfg: Config, *, now_fn, http=requests) -> Report:
         report.pushed_events, report.batches = push(db, cfg, now_fn=now_fn, http=http)
         report.stages.append(STAGE_PULL)
         report.pulled_items = pull(db, cfg, now_fn=now_fn, http=http)
+        if report.pulled_items and outbox_store.pending_count(db):
+            # what the province's items changed on dossiers (e.g. identity answers) goes
+            # back in the same round, so one round leaves nothing behind
+            report.stages.append(STAGE_PUSH)
+            more, batches = push(db, cfg, now_fn=now_fn, http=http)
+            report.pushed_events += more
+            report.batches += batches
     except SyncError as exc:
         report.error = exc.code
         with write_tx(db):

@@ -291,6 +291,10 @@ M9 = [
     "ALTER TABLE dossiers ADD COLUMN pending_request_note TEXT NOT NULL DEFAULT ''",
     "CREATE UNIQUE INDEX dossiers_national_code ON dossiers(national_code)"
     " WHERE national_code IS NOT NULL",
+    # the top bar counts citizens' pending requests on every page: a partial index keeps
+    # that a lookup of the few, not a scan of years of dossiers
+    "CREATE INDEX dossiers_pending_request ON dossiers(pending_request)"
+    " WHERE pending_request != ''",
     """CREATE TABLE province_flags (
         id INTEGER PRIMARY KEY,
         at TEXT NOT NULL,
