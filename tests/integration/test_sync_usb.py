@@ -35,8 +35,12 @@ def test_usb_round_trip_with_the_link_off(tmp_path, cfg, db):
     applied = node_cli(cfg.home, "sync", "import", str(reply))
     assert applied.returncode == 0, applied.stderr
     # everything exported is acknowledged; applying the province's catalog is itself a new
-    # event (the node reports which catalog version it now uses) that waits for next time
-    assert f"holds events up to {total}; applied 1 items; 1 events still waiting" in applied.stdout
+    # event (the node reports which catalog version it now uses) that waits for next time,
+    # and so are the province's 30 identity answers to the counter dossiers (issue 7)
+    assert (f"holds events up to {total}; applied 31 items; 31 events still waiting"
+            in applied.stdout)
+    assert {r[0] for r in db.conn.execute("SELECT identity_status FROM dossiers")} == {
+        "da_xac_thuc"}
     assert node_cli(cfg.home, "sync", "import", str(reply)).returncode == 0
     assert node_cli(cfg.home, "sync", "import", str(stick / "again.edgesync")).returncode == 0
     from edge_node.store import catalog as catalog_store
