@@ -1,4 +1,5 @@
-"""``edge-node`` command line: init, up, serve, users, catalog, config."""
+"""``edge-node`` command line: init, up, serve, users, catalog, config, backup, restore,
+migrate."""
 
 from __future__ import annotations
 
@@ -61,6 +62,8 @@ def init(ctx: click.Context) -> None:
     cfg = _cfg(ctx)
     lock = _lock(cfg)
     try:
+        if cfg.db_path.exists():
+            _migrate_with_backup(cfg)  # an existing home upgrades only after a backup
         result = init_home(cfg)
     except (OSError, sqlite3.Error) as exc:
         raise click.ClickException(f"cannot create the home {cfg.home}: {exc}") from None
@@ -83,7 +86,7 @@ def _setup_logging(cfg) -> None:
 def _lock(cfg) -> HomeLock:
     """Take the home's lock or stop with a clear message."""
     try:
-        cfg.home.mkdir(parents=True, exist_ok=True)
+        cfg.home.mkdir(mode=0o700, parents=True, exist_ok=True)
         return HomeLock(cfg.lock_path).acquire()
     except HomeLocked as exc:
         pid = f" (process {exc})" if str(exc) else ""
@@ -102,6 +105,10 @@ def _serve(cfg, lock: HomeLock | None = None) -> None:
     lock = lock or _lock(cfg)
     try:
         _setup_logging(cfg)
+        applied, made = _migrate_with_backup(cfg)  # a new version: back up, then migrate
+        if applied:
+            click.echo(f"Upgraded the database (migrations {', '.join(map(str, applied))});"
+                       f" backup before the upgrade: {made}")
 
         def start_jobs():
             scheduler = start_scheduler(cfg)  # after the bind: one scheduler per home
@@ -139,7 +146,12 @@ def up(ctx: click.Context, host: str | None, port: int | None) -> None:
     cfg = _cfg(ctx, host=host, port=port)
     lock = _lock(cfg)
     try:
+        if cfg.db_path.exists():
+            _migrate_with_backup(cfg)  # before init_home opens (and would migrate) it
         result = init_home(cfg)
+    except click.ClickException:
+        lock.release()
+        raise
     except (OSError, sqlite3.Error) as exc:
         lock.release()
         raise click.ClickException(f"cannot create the home {cfg.home}: {exc}") from None
@@ -217,6 +229,45 @@ def user_reset(ctx: click.Context, username: str) -> None:
         db.conn.close()
     click.echo(f"New one-time password for '{target['username']}' (change at next login): "
                f"{password}")
+
+
+@user.command("grant-population")
+@click.argument("username")
+@click.option("--decision", required=True, help="The approving decision, e.g. '123/QĐ-CAT'.")
+@click.option("--until", "until", required=True, help="Last day of validity, YYYY-MM-DD.")
+@click.pass_context
+def user_grant_population(ctx: click.Context, username: str, decision: str, until: str) -> None:
+    """Let USERNAME look up population data until --until (a grant apart from roles)."""
+    from edge_node.services import population
+
+    db = _open(_cfg(ctx))
+    try:
+        target = population.grant(db, username, decision=decision, until=until, actor="cli",
+                                  now=now_utc())
+    except population.PopulationError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        db.conn.close()
+    click.echo(f"Granted population-data access to '{target['username']}' until {until} "
+               f"({decision}).")
+
+
+@user.command("revoke-population")
+@click.argument("username")
+@click.option("--decision", required=True, help="The decision that ends the grant.")
+@click.pass_context
+def user_revoke_population(ctx: click.Context, username: str, decision: str) -> None:
+    """End every population-data grant of USERNAME."""
+    from edge_node.services import population
+
+    db = _open(_cfg(ctx))
+    try:
+        target = population.revoke(db, username, decision=decision, actor="cli", now=now_utc())
+    except population.PopulationError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        db.conn.close()
+    click.echo(f"Revoked population-data access of '{target['username']}' ({decision}).")
 
 
 @cli.group()
@@ -311,6 +362,7 @@ def sync_export(ctx: click.Context, out: str) -> None:
     db = _open(cfg)
     try:
         body, events = sync.export_file(db, cfg, now_fn=now_utc)
+        files = sync.status(db)["attachments"]
     except sync.SyncError as exc:
         raise click.ClickException(f"{exc.code}: {exc.message}") from None
     finally:
@@ -324,6 +376,9 @@ def sync_export(ctx: click.Context, out: str) -> None:
                                    "plugged in?)") from None
     click.echo(f"Wrote {events} pending events to {out} ({len(body)} bytes). Take it to the "
                "province; bring back the reply file and run: edge-node sync import REPLY")
+    if files["pending_files"]:
+        click.echo(f"Included {files['pending_files']} attachment files waiting for the "
+                   "province (in chunks, from where it stopped).")
 
 
 @sync_cmd.command("import")
@@ -401,5 +456,140 @@ def config_show(ctx: click.Context) -> None:
                    f"# {option.type.__name__}, from {source}, env {option.env}")
 
 
+@cli.command()
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
+              help="Archive to write (default: the backups folder, see backup_dir).")
+@click.pass_context
+def backup(ctx: click.Context, out: str | None) -> None:
+    """Write a verified backup (database, keys, config, attachments) to one zip archive.
+
+    Safe while the node serves. Exit 1, leaving no file, when the copy does not verify.
+    """
+    from pathlib import Path
+
+    from edge_node.services import backup as backup_service
+
+    cfg = _cfg(ctx)
+    if not cfg.db_path.exists():
+        raise click.ClickException(f"no node home at {cfg.home}; nothing to back up.")
+    try:
+        result = backup_service.create_backup(cfg, Path(out) if out else None)
+    except backup_service.BackupError as exc:
+        raise click.ClickException(f"backup failed, no file kept: {exc}") from None
+    size = result.path.stat().st_size
+    click.echo(f"Backup written and verified: {result.path} ({size} bytes, schema "
+               f"{result.manifest['schema_version']}, node "
+               f"{result.manifest['node_id'] or 'not enrolled'}). It holds the node's keys: "
+               "keep it safe.")
+
+
+@cli.command()
+@click.argument("archive", type=click.Path(dir_okay=False, exists=True))
+@click.option("--force", is_flag=True,
+              help="Restore even a backup of another node or agency.")
+@click.pass_context
+def restore(ctx: click.Context, archive: str, force: bool) -> None:
+    """Replace the home's database and keys with a verified backup (node stopped).
+
+    The current files are kept in {home}/pre-restore-STAMP/. An enrolled node
+    then asks the province, at its next sync, what it already holds.
+    """
+    from pathlib import Path
+
+    from edge_node.services import backup as backup_service
+
+    cfg = _cfg(ctx)
+    lock = _lock(cfg)
+    try:
+        result = backup_service.restore(cfg, Path(archive), force=force)
+    except backup_service.BackupError as exc:
+        raise click.ClickException(f"restore refused, the home is unchanged: {exc}") from None
+    finally:
+        lock.release()
+    click.echo(f"Restored the backup of {result.manifest['created_at']} (node "
+               f"{result.manifest['node_id'] or 'not enrolled'}). The previous files are in "
+               f"{result.moved_to}.")
+    if result.recovery:
+        click.echo("Work done after that backup and never sent to the province is lost.")
+        _recover_now(cfg)
+
+
+_RECOVER_LATER = ("Until the node syncs once (it does so by itself when serving online, or run "
+                  "'edge-node sync --once'), no new work can be recorded, so no number the "
+                  "province holds is reused.")
+
+
+def _recover_now(cfg) -> None:
+    """Fetch what the province holds right after a restore, when it can be reached."""
+    from edge_node.services import recovery, sync
+
+    db = _open(cfg)
+    try:
+        done = recovery.recover(db, cfg, now_fn=now_utc)
+    except sync.SyncError as exc:
+        reason = ("Could not reach the province now" if exc.code == "offline" else
+                  f"The province did not answer the recovery ({exc.detail or exc.message})")
+        click.echo(f"{reason} [{exc.code}]. {_RECOVER_LATER}")
+        return
+    except Exception as exc:  # the restore is done; recovery retries at the next sync
+        click.echo(f"Recovery did not run now ({exc.__class__.__name__}: {exc}). "
+                   f"{_RECOVER_LATER}")
+        return
+    finally:
+        db.conn.close()
+    click.echo(f"Recovered from the province {done['events']} events "
+               f"({done['dossier_events']} dossier events) sent after the backup; the node is "
+               f"in step with it at event {done['hub_seq']}.")
+
+
+@cli.command()
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
+    """Upgrade the database schema after an automatic verified backup.
+
+    If a migration fails the backup is put back, the previous version keeps
+    working, and the command exits 1.
+    """
+    cfg = _cfg(ctx)
+    if not cfg.db_path.exists():
+        raise click.ClickException(f"no node home at {cfg.home}; run 'edge-node init' first.")
+    lock = _lock(cfg)
+    try:
+        applied, made = _migrate_with_backup(cfg)
+    finally:
+        lock.release()
+    if not applied:
+        click.echo("The database is up to date; nothing to do.")
+    else:
+        click.echo(f"Applied migrations {', '.join(map(str, applied))} after the backup "
+                   f"{made}.")
+
+
+def _migrate_with_backup(cfg):
+    """The shared upgrade path of ``migrate``, ``serve`` and ``up`` (lock held by the caller)."""
+    from edge_node.services import backup as backup_service
+    from edge_node.services import upgrade
+
+    try:
+        return upgrade.migrate_with_backup(cfg)
+    except upgrade.UpgradeError as exc:
+        raise click.ClickException(f"upgrade failed: {exc}. Install the previous edge-node "
+                                   "version or report the error; no data was lost.") from None
+    except backup_service.BackupError as exc:
+        raise click.ClickException(f"no upgrade: the backup before it failed ({exc}); the "
+                                   "database is unchanged.") from None
+    except sqlite3.Error as exc:
+        raise click.ClickException(f"cannot open the database {cfg.db_path} ({exc}); if the "
+                                   "file is damaged, restore a backup (never delete it).") from None
+
+
 def main() -> None:
-    cli(prog_name="edge-node")
+    from edge_node.store.outbox import RecoveryPending
+
+    try:
+        cli(prog_name="edge-node")
+    except RecoveryPending:
+        click.echo("Error: this node was restored from a backup and must sync with the "
+                   "province once ('edge-node sync --once') before recording new work.",
+                   err=True)
+        sys.exit(1)

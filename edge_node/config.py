@@ -43,6 +43,10 @@ def _not_negative(v: int) -> str | None:
     return None if v >= 0 else "must not be negative"
 
 
+def _mb(v: int) -> str | None:
+    return None if 1 <= v <= 200 else "must be from 1 to 200 (MB)"
+
+
 def _hours(v: str) -> str | None:
     from edge_node.domain.calendar import parse_working_hours
 
@@ -57,6 +61,14 @@ def _agency(v: str) -> str | None:
     from edge_node.domain.codes import AGENCY_RE
 
     return None if AGENCY_RE.match(v) else "must look like 000.25.33.H18"
+
+
+def _hour(v: int) -> str | None:
+    return None if 0 <= v <= 23 else "must be an hour from 0 to 23"
+
+
+def _flag(v: int) -> str | None:
+    return None if v in (0, 1) else "must be 1 (on) or 0 (off)"
 
 
 def _level(v: str) -> str | None:
@@ -91,12 +103,27 @@ OPTIONS: tuple[Option, ...] = (
            "How long an account stays locked after too many failed logins."),
     Option("api_token_hours", int, 12, "EDGE_NODE_API_TOKEN_HOURS",
            "Lifetime of an API token from POST /api/v1/session."),
+    Option("login_rate_per_minute", int, 20, "EDGE_NODE_LOGIN_RATE_PER_MINUTE",
+           "Login attempts (web and API) allowed per client address in any minute.",
+           _positive),
+    Option("api_rate_per_minute", int, 600, "EDGE_NODE_API_RATE_PER_MINUTE",
+           "Requests allowed per API token in any minute.", _positive),
     Option("log_level", str, "INFO", "EDGE_NODE_LOG_LEVEL", "Logging level.", _level),
     Option("sync_interval_seconds", int, 60, "EDGE_NODE_SYNC_INTERVAL_SECONDS",
            "Seconds between background sync rounds while the link is up (0 turns it off).",
            _not_negative),
     Option("sync_backoff_max_seconds", int, 900, "EDGE_NODE_SYNC_BACKOFF_MAX_SECONDS",
            "Longest wait between attempts after repeated failures."),
+    Option("attachment_max_mb", int, 20, "EDGE_NODE_ATTACHMENT_MAX_MB",
+           "Largest scanned document (PDF, JPEG, PNG) a clerk may attach, in MB.", _mb),
+    Option("backup_enabled", int, 1, "EDGE_NODE_BACKUP_ENABLED",
+           "1: the serving node makes a verified backup every day (0 turns it off).", _flag),
+    Option("backup_hour", int, 12, "EDGE_NODE_BACKUP_HOUR",
+           "Local hour (Asia/Ho_Chi_Minh) from which the daily backup is made; a PC switched "
+           "on later makes it as soon as it serves.", _hour),
+    Option("backup_dir", str, "", "EDGE_NODE_BACKUP_DIR",
+           "Folder for backups (empty: the home's backups/ folder; a relative path is "
+           "inside the home). Best on another disk or a USB drive."),
 )
 
 class ConfigError(ValueError):
@@ -150,6 +177,13 @@ class Config:
     @property
     def log_dir(self) -> Path:
         return self.home / "logs"
+
+    @property
+    def backups_path(self) -> Path:
+        """Where backups go: ``backup_dir`` when set, else ``{home}/backups``."""
+        chosen = self.values.get("backup_dir") or ""
+        # a relative folder is taken inside the home, whatever the service's working folder
+        return self.home / Path(chosen).expanduser() if chosen else self.home / "backups"
 
 
 def resolve_home(home: str | os.PathLike | None = None, environ=None, *, home_env: str = HOME_ENV,

@@ -42,6 +42,9 @@ def housekeeping(cfg: Config) -> list[str]:
             db.conn.execute("DELETE FROM sync_batches WHERE acked_at IS NOT NULL AND"
                             " acked_at < ?",
                             (to_iso(now_utc() - timedelta(days=STAGING_KEEP_DAYS)),))
+        from edge_node.services import attachments
+
+        attachments.clean_orphans(db, cfg)  # files a crash left without their row
     finally:
         db.conn.close()
     if closed:
@@ -93,10 +96,40 @@ class SyncJob:
                      self.next_try.isoformat())
             return "failed"
         self.failures, self.next_try = 0, None
-        if report.pushed_events or report.pulled_items:
-            log.info("synced: %d events sent, %d items received", report.pushed_events,
-                     report.pulled_items)
+        files = (report.attachments or {}).get("sent", 0)
+        if report.pushed_events or report.pulled_items or files:
+            log.info("synced: %d events sent, %d attachment files sent, %d items received",
+                     report.pushed_events, files, report.pulled_items)
         return "ok"
+
+
+BACKUP_CHECK_MINUTES = 15
+
+
+def backup_job(cfg: Config, now=None) -> str | None:
+    """Make today's backup once the backup hour has come, then rotate (7 daily, 4 weekly).
+
+    Checked every few minutes rather than at one instant, so a PC switched on
+    after the hour still gets its backup that day. Returns the file written.
+    """
+    from edge_node.services import backup as backup_service
+
+    now = now or now_utc()
+    db = connect(cfg.db_path)
+    try:
+        last_at, _ = backup_service.last_backup(db)
+    finally:
+        db.conn.close()
+    if not backup_service.scheduled_backup_due(cfg, last_at, now):
+        return None
+    try:
+        result = backup_service.create_backup(cfg, now=now, prefix=backup_service.AUTO_PREFIX)
+    except backup_service.BackupError as exc:
+        log.error("daily backup failed: %s", exc)
+        return None
+    removed = backup_service.rotate(result.path.parent)
+    log.info("daily backup %s written; %d old backups removed", result.path.name, len(removed))
+    return str(result.path)
 
 
 def start_scheduler(cfg: Config) -> BackgroundScheduler:
@@ -109,6 +142,9 @@ def start_scheduler(cfg: Config) -> BackgroundScheduler:
         "coalesce": True, "max_instances": 1, "misfire_grace_time": 300})
     scheduler.add_job(housekeeping, "interval", minutes=HOUSEKEEPING_MINUTES, args=[cfg],
                       id="housekeeping", next_run_time=now_utc())
+    if cfg.backup_enabled:
+        scheduler.add_job(backup_job, "interval", minutes=BACKUP_CHECK_MINUTES, args=[cfg],
+                          id="backup", next_run_time=now_utc())
     if cfg.sync_interval_seconds > 0:
         scheduler.add_job(SyncJob(cfg), "interval", seconds=cfg.sync_interval_seconds,
                           jitter=max(1, cfg.sync_interval_seconds // 10), id="sync",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
@@ -25,7 +26,7 @@ def _cfg(ctx, **overrides):
 def _store(cfg):
     from sync.hub.store import HubStore
 
-    cfg.home.mkdir(parents=True, exist_ok=True)
+    cfg.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     return HubStore(cfg.db_path)
 
 
@@ -50,7 +51,7 @@ def serve(ctx, host, port):
     from sync.hub.app import create_hub_app
 
     cfg = _cfg(ctx, host=host, port=port)
-    cfg.home.mkdir(parents=True, exist_ok=True)
+    cfg.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         lock = HomeLock(cfg.lock_path).acquire()
     except HomeLocked:
@@ -97,6 +98,7 @@ def import_cmd(ctx, file, out):
     """Apply a node's USB file and write the reply (acks and feed) to --out."""
     from pathlib import Path
 
+    from sync.hub.population import load_source
     from sync.hub.service import HubError, import_file
     from sync.protocol import load_or_create_identity
 
@@ -108,7 +110,8 @@ def import_cmd(ctx, file, out):
         reply, batches = import_file(
             store, hub_id=cfg.hub_id, identity=load_or_create_identity(cfg.home / "keys"),
             data=Path(file).read_bytes(), now=now_utc(), max_bytes=cfg.max_batch_bytes,
-            feed_limit=10_000, after_apply=hook(cfg))
+            feed_limit=10_000, cfg=cfg, population=load_source(cfg),
+            after_apply=hook(cfg))
     except HubError as exc:
         raise click.ClickException(f"file refused ({exc.code}): {exc.message}; nothing "
                                    "applied") from None
@@ -214,10 +217,22 @@ def hours(ctx, text):
 @click.pass_context
 def process(ctx, procedure_code, steps, supplement_model, payment_pauses):
     """Publish the electronic internal process of one procedure to every node."""
-    from edge_node.services.process import ProcessError, parse_steps
+    from edge_node.services.process import ProcessError, check_total, parse_steps
 
     try:
         parsed = parse_steps(steps.replace(";", "\n"))
+        store = _store(_cfg(ctx))
+        try:
+            catalog = store.latest_catalog()
+        finally:
+            store.close()
+        known = {p.code: p for p in parse_catalog(json.dumps(catalog))[2]} if catalog else {}
+        if procedure_code in known:
+            proc = known[procedure_code]
+            check_total(parsed, proc.time_limit_value, proc.time_limit_unit)
+        else:
+            click.echo(f"Warning: {procedure_code} is not in the hub's catalog; the steps' total"
+                       " could not be checked against its legal time limit.", err=True)
     except ProcessError as exc:
         raise click.ClickException(exc.message) from None
     count = _publish(ctx, "process", {
@@ -254,6 +269,32 @@ def user_add(ctx, username, role, full_name, password_stdin):
     click.echo(f"Created {role} account '{username.strip().lower()}'.")
     if not password_stdin:
         click.echo(f"One-time password (change at first login): {pw}")
+
+
+@cli.group()
+def audit():
+    """Check the audit chains the nodes sent."""
+
+
+@audit.command("verify")
+@click.argument("node_id")
+@click.pass_context
+def audit_verify(ctx, node_id):
+    """Walk NODE_ID's shipped audit chain; exit 1 naming the first broken entry."""
+    from sync.hub.audit import verify_node
+
+    store = _store(_cfg(ctx))
+    try:
+        if store.node(node_id) is None:
+            raise click.ClickException(f"no node {node_id}")
+        result = verify_node(store, node_id)
+    finally:
+        store.close()
+    if result["broken_at"] is not None:
+        raise click.ClickException(
+            f"audit chain of {node_id} broken at entry {result['broken_at']} "
+            f"({result['reason']}): an entry was edited, deleted, reordered or cut off")
+    click.echo(f"Audit chain of {node_id} intact: {result['entries']} entries received.")
 
 
 @cli.group()

@@ -104,6 +104,19 @@ ERROR_CODES: dict[str, str] = {
 }
 
 
+def version_problem(version: int) -> str:
+    """Why *version* is outside the window this code speaks, said so a person knows what to
+    upgrade (the window is ``min(SUPPORTED_VERSIONS)..max(SUPPORTED_VERSIONS)``)."""
+    low, high = min(SUPPORTED_VERSIONS), max(SUPPORTED_VERSIONS)
+    if version > high:
+        return (f"protocol version {version} is newer than this side supports ({low}..{high}):"
+                " upgrade this side (the hub first, then the nodes)")
+    if version < low:
+        return (f"protocol version {version} is older than this side supports ({low}..{high}):"
+                " upgrade the sender's edge-node")
+    return f"protocol version {version} is not one of {SUPPORTED_VERSIONS}"
+
+
 class ProtocolError(Exception):
     """An envelope was refused.
 
@@ -519,7 +532,7 @@ def _parse_header(raw: bytes) -> dict[str, Any]:
     if type(version) is not int:
         raise ProtocolError("bad_header", "v must be int")
     if version not in SUPPORTED_VERSIONS:
-        raise ProtocolError("unsupported_version", f"version {version} not in {SUPPORTED_VERSIONS}")
+        raise ProtocolError("unsupported_version", version_problem(version))
     problem = _header_problem(header)
     if problem:
         raise ProtocolError("bad_header", problem)

@@ -21,3 +21,22 @@ def dossier_code(agency_id: str, day: date, seq: int) -> str:
     if seq < 1:
         raise ValueError("sequence starts at 1")
     return f"{agency_id}-{day:%y%m%d}-{seq:04d}"
+
+
+def code_counter(code: str) -> tuple[str, str, int] | None:
+    """``(counter prefix, local day ISO, number)`` of a code this node issued, else None.
+
+    Dossier codes count per agency identifier, slip numbers (``PN-yyMMdd-NNNN``)
+    per ``PN``; both restart each local day.
+    """
+    parts = code.rsplit("-", 2)
+    if len(parts) != 3 or not (parts[0] == "PN" or AGENCY_RE.match(parts[0])):
+        return None
+    prefix, day, number = parts
+    if not (len(day) == 6 and day.isdigit() and number.isdigit()):
+        return None
+    try:
+        when = date(2000 + int(day[:2]), int(day[2:4]), int(day[4:]))
+    except ValueError:
+        return None
+    return prefix, when.isoformat(), int(number)

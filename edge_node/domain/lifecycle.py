@@ -474,14 +474,24 @@ def decide(dossier: dict, history: list[dict], action: str, params: dict, *, act
             raise TransitionError("Chỉ ghi số vận đơn và cước bưu chính khi trả qua bưu chính.",
                                   "waybill_without_postal", 400)
         fee = 0
+        fields = {"status": "DA_TRA_KET_QUA", "returned_at": stamp, "return_channel": channel,
+                  "waybill_no": waybill, "assignee_id": None, "assignee": ""}
         if channel == "postal":
             if not waybill:
                 raise TransitionError("Trả qua bưu chính phải có số vận đơn.", "missing_waybill",
                                       400)
             fee = _money({"v": postal_fee or 0}, "v", "Cước bưu chính", positive=False)
-        return Decision(action, {"status": "DA_TRA_KET_QUA", "returned_at": stamp,
-                                 "return_channel": channel, "waybill_no": waybill,
-                                 "postal_fee_vnd": fee, "assignee_id": None, "assignee": ""},
+            # The slip must say where the result went: the address given now, else the one
+            # registered at intake, else the applicant's own.
+            address = (_text(params, "postal_address", required=False, what="địa chỉ nhận")
+                       or dossier.get("postal_address") or dossier.get("address") or "")
+            if not address:
+                raise TransitionError("Trả qua bưu chính phải có địa chỉ nhận kết quả.",
+                                      "missing_postal_address", 400)
+            if address != dossier.get("postal_address"):
+                fields["postal_address"] = address[:300]
+        fields["postal_fee_vnd"] = fee
+        return Decision(action, fields,
                         {"channel": channel, "waybill_no": waybill, "postal_fee_vnd": fee,
                          "step": (len(dossier.get("steps") or []) - 1)})
 

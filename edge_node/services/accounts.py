@@ -42,12 +42,26 @@ class AccountError(ValueError):
         self.code = code
 
 
+SCOPES = ("read", "write", "admin")
+DEFAULT_SCOPES = ("read", "write")
+
+
 @dataclass(frozen=True)
 class SessionInfo:
     user: dict
     token_hash: str
     csrf: str
     kind: str
+    scopes: frozenset = frozenset(DEFAULT_SCOPES)
+
+    @property
+    def token_id(self) -> str:
+        return token_id(self.token_hash)
+
+
+def token_id(token_hash: str) -> str:
+    """The public name of a token: the start of its hash (the token itself is never kept)."""
+    return token_hash[:16]
 
 
 def hash_password(password: str) -> str:
@@ -228,20 +242,82 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
 
 
+def check_scopes(user: dict, scopes) -> tuple[str, ...]:
+    """The scopes asked for a token, refused if unknown or above the account's role."""
+    if scopes is None:
+        return DEFAULT_SCOPES
+    if not isinstance(scopes, list | tuple) or not scopes or not all(
+            isinstance(s, str) and s in SCOPES for s in scopes):
+        raise AccountError(f"scopes must be a non-empty list of {', '.join(SCOPES)}",
+                           "bad_scopes")
+    if "admin" in scopes and user["role"] != "admin":
+        raise AccountError("the admin scope needs an admin account", "scope_not_allowed")
+    return tuple(s for s in SCOPES if s in scopes)
+
+
 def start_session(db: sqlite_utils.Database, user: dict, *, kind: str, now: datetime,
-                  lifetime: timedelta) -> tuple[str, str]:
-    """Open a server-side session; returns ``(token, csrf)``. Only a hash is stored."""
+                  lifetime: timedelta, scopes: tuple[str, ...] | None = None,
+                  label: str = "", ip: str = "") -> tuple[str, str]:
+    """Open a server-side session; returns ``(token, csrf)``. Only a hash is stored.
+
+    An API token (``kind="api"``) carries *scopes* and a *label* its owner
+    recognises in the token list; its creation is audited (never the token).
+    """
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(24)
     stamp = to_iso(now)
+    token_hash = _token_hash(token)
+    scope_text = " ".join(scopes or DEFAULT_SCOPES)
     with write_tx(db):
         users_store.delete_expired_sessions(db, stamp)
         users_store.insert_session(db, {
-            "token_hash": _token_hash(token), "kind": kind, "user_id": user["id"],
+            "token_hash": token_hash, "kind": kind, "user_id": user["id"],
             "csrf": csrf, "created_at": stamp, "last_seen_at": stamp,
             "expires_at": to_iso(now + lifetime),
         })
+        if kind == "api":
+            db.conn.execute("UPDATE sessions SET scopes = ?, label = ? WHERE token_hash = ?",
+                            (scope_text, (label or "")[:100], token_hash))
+            audit.append(db, at=stamp, actor=user["username"], action="token.create",
+                         obj=token_id(token_hash), ip=ip,
+                         detail={"scopes": scope_text, "label": (label or "")[:100]})
     return token, csrf
+
+
+def list_tokens(db: sqlite_utils.Database, *, user: dict, now: datetime,
+                everyone: bool = False) -> list[dict]:
+    """Live API tokens of *user* (or of every account), newest first, without secrets."""
+    sql = ("SELECT s.token_hash, s.created_at, s.last_seen_at, s.expires_at, s.scopes, s.label,"
+           " u.username FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.kind = 'api'"
+           " AND s.expires_at > ?")
+    params: list = [to_iso(now)]
+    if not everyone:
+        sql += " AND s.user_id = ?"
+        params.append(user["id"])
+    return [{"id": token_id(r["token_hash"]), "user": r["username"], "label": r["label"],
+             "scopes": r["scopes"].split(), "created_at": r["created_at"],
+             "expires_at": r["expires_at"]}
+            for r in db.query(sql + " ORDER BY s.created_at DESC", params)]
+
+
+def revoke_token(db: sqlite_utils.Database, tid: str, *, user: dict, now: datetime,
+                 any_owner: bool = False, ip: str = "") -> bool:
+    """Revoke the API token named *tid*; only its owner's unless *any_owner*."""
+    if not isinstance(tid, str) or len(tid) != 16 or any(c not in "0123456789abcdef"
+                                                          for c in tid):
+        return False
+    stamp = to_iso(now)
+    with write_tx(db):
+        rows = db.conn.execute("SELECT s.token_hash, s.user_id, u.username FROM sessions s"
+                               " JOIN users u ON u.id = s.user_id WHERE s.kind = 'api'"
+                               " AND substr(s.token_hash, 1, 16) = ?", (tid,)).fetchall()
+        rows = [r for r in rows if any_owner or r[1] == user["id"]]
+        if len(rows) != 1:
+            return False
+        users_store.delete_session(db, rows[0][0])
+        audit.append(db, at=stamp, actor=user["username"], action="token.revoke", obj=tid,
+                     ip=ip, detail={"owner": rows[0][2]})
+    return True
 
 
 def resolve_session(db: sqlite_utils.Database, token: str | None, *, kind: str, now: datetime,
@@ -260,7 +336,9 @@ def resolve_session(db: sqlite_utils.Database, token: str | None, *, kind: str, 
         # Touch at most every 30 s: a page view should not always be a write.
         with write_tx(db):
             users_store.touch_session(db, token_hash, to_iso(now), to_iso(now + idle))
-    return SessionInfo(user=user, token_hash=token_hash, csrf=row["csrf"], kind=kind)
+    scopes = frozenset((row.get("scopes") or " ".join(DEFAULT_SCOPES)).split())
+    return SessionInfo(user=user, token_hash=token_hash, csrf=row["csrf"], kind=kind,
+                       scopes=scopes)
 
 
 def end_session(db: sqlite_utils.Database, token_hash: str, *, actor: str, now: datetime,

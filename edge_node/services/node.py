@@ -29,8 +29,8 @@ def init_home(cfg: Config) -> InitResult:
     which is returned so the caller can print it once.
     """
     created = not (cfg.home / CONFIG_FILE).exists()
-    cfg.home.mkdir(parents=True, exist_ok=True)
-    cfg.log_dir.mkdir(exist_ok=True)
+    cfg.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    cfg.log_dir.mkdir(mode=0o700, exist_ok=True)
     if created:
         keep = ("agency_id", "office_name", "authority_name", "place_name", "working_hours",
                 "host", "port")
@@ -40,6 +40,9 @@ def init_home(cfg: Config) -> InitResult:
     from edge_node.services.sync import identity
 
     identity(cfg)  # the node's signing and encryption keys, owner-only files
+    from edge_node.services.population import load_or_create_key
+
+    load_or_create_key(cfg.home)  # the key of population answers at rest, owner-only
     db = open_db(cfg.db_path)
     try:
         seeded = 0

@@ -59,6 +59,20 @@ def parse_steps(text: str) -> list[Step]:
     return steps
 
 
+def check_total(steps: list[Step], value, unit: str | None) -> None:
+    """Refuse steps whose hours do not add up to a limit counted in working time.
+
+    Limits in calendar days or "same day" have no fixed number of working hours,
+    so any split is accepted for them.
+    """
+    if unit in ("working_days", "working_hours") and value:
+        total = limit_minutes(int(value), unit)
+        given = sum(s.minutes for s in steps)
+        if given != total:
+            raise ProcessError(f"Tổng thời gian các bước ({given / 60:g} giờ) phải bằng thời hạn "
+                               f"giải quyết ({total / 60:g} giờ làm việc).")
+
+
 def set_process(db: sqlite_utils.Database, code: str, text: str, *, supplement_model: str,
                 payment_pauses: bool, actor: str, now: datetime) -> list[Step]:
     """Replace the process of procedure *code*; steps must add up to its legal limit."""
@@ -68,13 +82,7 @@ def set_process(db: sqlite_utils.Database, code: str, text: str, *, supplement_m
     if supplement_model not in ("restart", "pause"):
         raise ProcessError("Cách tính thời hạn khi bổ sung không hợp lệ.")
     steps = parse_steps(text)
-    unit = procedure["time_limit_unit"]
-    if unit in ("working_days", "working_hours") and procedure["time_limit_value"]:
-        total = limit_minutes(int(procedure["time_limit_value"]), unit)
-        given = sum(s.minutes for s in steps)
-        if given != total:
-            raise ProcessError(f"Tổng thời gian các bước ({given / 60:g} giờ) phải bằng thời hạn "
-                               f"giải quyết ({total / 60:g} giờ làm việc).")
+    check_total(steps, procedure["time_limit_value"], procedure["time_limit_unit"])
     stamp = to_iso(now)
     with write_tx(db):
         process_store.replace(db, code, steps, stamp)

@@ -26,15 +26,17 @@ from edge_node.domain.clock import parse_iso, to_iso
 from edge_node.domain.codes import AGENCY_RE
 from edge_node.domain.lifecycle import Step
 from edge_node.services import catalog as catalog_service
+from edge_node.services import population
 from edge_node.services import province as province_feed
 from edge_node.store import audit, settings
-from edge_node.store import outbox as outbox_store
 from edge_node.store import process as process_store
 from edge_node.store.db import write_tx
 from sync import protocol
 
 STAGE_PUSH = "push"
 STAGE_PULL = "pull"
+STAGE_ATTACHMENTS = "attachments"  # after the batches: the hub must know a file first
+STAGE_RECOVER = "recover"
 MAX_BATCH_EVENTS = 500
 MAX_BATCH_JSON_BYTES = 2 * 1024 * 1024
 MAX_ROUNDS = 200
@@ -53,6 +55,14 @@ ERROR_MESSAGES = {
     "seq_reused": "Dữ liệu trên máy này đã bị khôi phục từ một bản sao cũ nên không khớp với "
                   "tỉnh. Hồ sơ vẫn an toàn trên máy; bộ phận CNTT cần đăng ký lại máy với tỉnh.",
     "bad_reply": "Phản hồi từ tỉnh không hợp lệ; sẽ thử lại sau.",
+    "chunk_mismatch": "Một phần tệp đính kèm bị hỏng trên đường truyền; sẽ gửi lại phần đó.",
+    "staging_full": "Máy chủ tỉnh tạm hết chỗ nhận tệp đính kèm; sẽ gửi tiếp sau.",
+    "too_large": "Tỉnh từ chối tệp đính kèm vì quá lớn so với giới hạn của tỉnh.",
+    "unsupported_version": "Phiên bản phần mềm trên máy này không còn tương thích với hệ thống "
+                           "của tỉnh. Bộ phận CNTT cần nâng cấp phần mềm; hồ sơ vẫn an toàn "
+                           "trên máy.",
+    "recover_pending": "Máy vừa được khôi phục từ bản sao lưu: cần kết nối mạng với tỉnh một "
+                       "lần để lấy lại dữ liệu trước khi gửi bằng USB.",
 }
 
 
@@ -69,6 +79,7 @@ class Report:
     pushed_events: int = 0
     batches: int = 0
     pulled_items: int = 0
+    attachments: dict = field(default_factory=dict)
     error: str | None = None
     stages: list[str] = field(default_factory=list)
 
@@ -92,7 +103,8 @@ def enroll(db: sqlite_utils.Database, cfg: Config, hub_url: str, code: str, *,
     url = hub_url.rstrip("/") + "/api/v1/enroll"
     try:
         resp = http.post(url, json={"code": code, "node_bundle": protocol.public_bundle(me),
-                                    "label": socket.gethostname()[:100]}, timeout=TIMEOUT)
+                                    "label": socket.gethostname()[:100],
+                                    "protocol_version": protocol.PROTOCOL_VERSION}, timeout=TIMEOUT)
     except requests.RequestException as exc:
         raise SyncError("offline", f"cannot reach {url}: {exc.__class__.__name__}") from None
     if resp.status_code != 201:
@@ -109,7 +121,7 @@ def enroll(db: sqlite_utils.Database, cfg: Config, hub_url: str, code: str, *,
         db.conn.execute("DELETE FROM sync_batches")
         db.conn.execute("UPDATE outbox SET acked_at = NULL")
         for key in ("acked_seq", "last_error", "last_error_detail", "last_error_technical",
-                    "reconcile", "progress", "conflicts"):
+                    "reconcile", "progress", "conflicts", "recover"):
             settings.put(db, "sync." + key, None)
         values = {"hub_url": hub_url.rstrip("/"), "hub_id": body["hub_id"],
                   "node_id": body["node_id"], "commune_code": body["commune_code"],
@@ -144,11 +156,15 @@ def _next_batch(db, state, me, now, *, after_stored: bool = False) -> dict | Non
     if rows and not after_stored:
         return rows[0]
     start = rows[-1]["last_seq"] if rows else 0
-    events, size = [], 0
+    events, size, sealed = [], 0, {}
     for row in db.query("SELECT * FROM outbox WHERE acked_at IS NULL AND seq > ? ORDER BY seq"
                         " LIMIT ?", [start, MAX_BATCH_EVENTS]):
+        payload = json.loads(row["payload"])
+        if row["kind"] == audit.KIND and "entry" not in payload:
+            # the entry as the table holds it now, frozen into its slot with this batch
+            payload = sealed[row["seq"]] = audit.sealed_payload(db, payload)
         record = {"seq": row["seq"], "event_id": row["event_id"], "kind": row["kind"],
-                  "at": row["created_at"], "payload": json.loads(row["payload"])}
+                  "at": row["created_at"], "payload": payload}
         size += len(row["payload"]) + 200
         if events and (size > MAX_BATCH_JSON_BYTES or row["seq"] != events[-1]["seq"] + 1):
             break
@@ -169,6 +185,10 @@ def _next_batch(db, state, me, now, *, after_stored: bool = False) -> dict | Non
                         " digest, created_at) VALUES (:batch_id, :first_seq, :last_seq,"
                         " :envelope, :digest, :created_at)", row)
         settings.put(db, "sync.prev_hash", row["digest"])
+        for seq, payload in sealed.items():
+            if seq <= row["last_seq"]:
+                db.conn.execute("UPDATE outbox SET payload = ? WHERE seq = ?", (json.dumps(
+                    payload, ensure_ascii=False, sort_keys=True), seq))
     return row
 
 
@@ -182,8 +202,11 @@ def _post(http, url: str, data: bytes):
             err = resp.json()["error"]
         except (ValueError, KeyError, TypeError):
             raise SyncError("hub_error", f"HTTP {resp.status_code}") from None
-        raise SyncError(err.get("code", "hub_error"), ERROR_MESSAGES.get(
-            err.get("code"), f"Tỉnh từ chối dữ liệu: {err.get('message', '')}"))
+        code = err.get("code", "hub_error")
+        # Clerks read our own words for known codes; the hub's words stay as the detail
+        # (for IT staff: e.g. which protocol versions the hub speaks).
+        raise SyncError(code, str(err.get("message", ""))[:300] if code in ERROR_MESSAGES
+                        else f"Tỉnh từ chối dữ liệu: {err.get('message', '')}")
     return resp.content
 
 
@@ -212,6 +235,11 @@ def apply_ack(db, ack: dict, stamp: str) -> None:
         if row is None or row[0] != held:
             raise SyncError("seq_reused")
     with write_tx(db):
+        known = int(settings.get(db, "sync.acked_seq", "0") or 0)
+        if ack.get("resend_from") is None and acked < known:
+            # An older reply (a USB file imported twice, out of order) says nothing new;
+            # taking it would move the cursor and the chain anchor back.
+            return
         db.conn.execute("UPDATE outbox SET acked_at = ? WHERE seq <= ? AND acked_at IS NULL",
                         (stamp, acked))
         db.conn.execute("UPDATE sync_batches SET acked_at = ? WHERE last_seq <= ? AND"
@@ -222,6 +250,9 @@ def apply_ack(db, ack: dict, stamp: str) -> None:
             db.conn.execute("DELETE FROM sync_batches WHERE acked_at IS NULL")
             db.conn.execute("UPDATE outbox SET acked_at = NULL WHERE seq >= ?",
                             (int(ack["resend_from"]),))
+            from edge_node.store import attachments as attachment_store
+
+            attachment_store.reopen_from(db, int(ack["resend_from"]))
             settings.put(db, "sync.prev_hash", ack["last_digest"])
         elif not list(db.query("SELECT 1 FROM sync_batches WHERE acked_at IS NULL LIMIT 1")):
             settings.put(db, "sync.prev_hash", ack["last_digest"])
@@ -246,7 +277,15 @@ def push(db, cfg: Config, *, now_fn, http=requests) -> tuple[int, int]:
         batch = _next_batch(db, state, me, now_fn())
         if batch is None:
             break
-        reply = _post(http, state["hub_url"] + "/api/v1/sync/push", bytes(batch["envelope"]))
+        try:
+            reply = _post(http, state["hub_url"] + "/api/v1/sync/push", bytes(batch["envelope"]))
+        except SyncError as exc:
+            if exc.code == "unsupported_version":
+                # Sealed by a version the hub does not speak: reseal after the upgrade (the
+                # hub's chain check then tells us where it stands).
+                with write_tx(db):
+                    db.conn.execute("DELETE FROM sync_batches WHERE acked_at IS NULL")
+            raise
         ack = _open_reply(reply, me, state, protocol.KIND_ACK).records[0]
         apply_ack(db, ack, to_iso(now_fn()))
         if ack["status"] == "applied":
@@ -302,6 +341,7 @@ FEED_HANDLERS = {
     "calendar.override": _feed_calendar_override,
     "working_hours": _feed_working_hours,
     "process": _feed_process,
+    "population.answer": population.apply_answer,
     **province_feed.HANDLERS,
 }
 
@@ -382,11 +422,15 @@ def export_file(db, cfg: Config, *, now_fn) -> tuple[bytes, int]:
     Returns ``(body, events)``. The batches are stored like online ones, so a
     later online round or a second export sends the very same bytes.
     """
+    from edge_node.services import recovery
     from sync.files import write_bundle
 
     state = enrolled(db)
     if state is None:
         raise SyncError("not_enrolled")
+    if recovery.pending(db):
+        raise SyncError("recover_pending", "restored from a backup: sync online once first "
+                        "(edge-node sync --once) so the hub can say what it holds")
     me = identity(cfg)
     for _ in range(MAX_ROUNDS):
         if _next_batch(db, enrolled(db), me, now_fn(), after_stored=True) is None:
@@ -400,7 +444,11 @@ def export_file(db, cfg: Config, *, now_fn) -> tuple[bytes, int]:
                             first_seq=0, last_seq=0, prev_hash=protocol.GENESIS_HASH,
                             created_at=now_fn().isoformat(), kind="pull")
     events = sum(r["last_seq"] - r["first_seq"] + 1 for r in rows)
-    return write_bundle([bytes(r["envelope"]) for r in rows] + [request]), events
+    from edge_node.services import attachments
+
+    # after the batches that announce them: the hub takes only files it was told about
+    chunks, _ = attachments.export_chunks(db, cfg, me=me, state=state, now_fn=now_fn)
+    return write_bundle([bytes(r["envelope"]) for r in rows] + chunks + [request]), events
 
 
 def import_reply(db, cfg: Config, data: bytes, *, now_fn) -> tuple[int, int]:
@@ -432,24 +480,37 @@ def import_reply(db, cfg: Config, data: bytes, *, now_fn) -> tuple[int, int]:
             apply_ack(db, env.records[0], to_iso(now_fn()))
         elif env.header["kind"] == protocol.KIND_FEED:
             applied += apply_feed(db, env.records, now_fn)
+        elif env.header["kind"] == "att_state":
+            from edge_node.services import attachments
+
+            attachments.apply_states(db, env.records, now_fn())
     return int(enrolled(db).get("acked_seq", 0) or 0), applied
 
 
 def sync_once(db, cfg: Config, *, now_fn, http=requests) -> Report:
     """One round: push everything, then pull everything. Errors are recorded, not raised."""
+    from edge_node.services import recovery
+
     report = Report()
     stamp = to_iso(now_fn())
     try:
+        if recovery.pending(db):  # restored from a backup: learn what the hub holds first
+            report.stages.append(STAGE_RECOVER)
+            recovery.recover(db, cfg, now_fn=now_fn, http=http)
         report.stages.append(STAGE_PUSH)
         report.pushed_events, report.batches = push(db, cfg, now_fn=now_fn, http=http)
+        report.stages.append(STAGE_ATTACHMENTS)
+        from edge_node.services import attachments
+
+        report.attachments = attachments.upload_pending(db, cfg, now_fn=now_fn, http=http)
         report.stages.append(STAGE_PULL)
         report.pulled_items = pull(db, cfg, now_fn=now_fn, http=http)
-        if report.pulled_items and outbox_store.pending_count(db):
-            # what the province's items changed on dossiers (e.g. identity answers) goes
-            # back in the same round, so one round leaves nothing behind
+        if report.pulled_items:
+            # applying the feed wrote audit entries and dossier events (e.g. the province's
+            # identity answers): send them too, so a round ends level
             report.stages.append(STAGE_PUSH)
-            more, batches = push(db, cfg, now_fn=now_fn, http=http)
-            report.pushed_events += more
+            pushed, batches = push(db, cfg, now_fn=now_fn, http=http)
+            report.pushed_events += pushed
             report.batches += batches
     except SyncError as exc:
         report.error = exc.code
@@ -479,6 +540,7 @@ def status(db) -> dict:
                     ).total_seconds())
     reconciled = json.loads(state["reconcile"]) if state.get("reconcile") else None
     progress = json.loads(state["progress"]) if state.get("progress") else None
+    from edge_node.store import attachments as attachment_store
     return {"enrolled": bool(state), "node_id": state.get("node_id"),
             "reconcile": reconciled, "reconciled_at": state.get("reconciled_at"),
             "progress": progress, "conflicts": int(state.get("conflicts", 0) or 0),
@@ -489,7 +551,8 @@ def status(db) -> dict:
             "acked_seq": int(state.get("acked_seq", 0) or 0),
             "feed_cursor": int(state.get("feed_cursor", 0) or 0),
             "last_error": error, "last_error_message": state.get("last_error_detail"),
-            "clock_skew_seconds": skew}
+            "clock_skew_seconds": skew, "recover_pending": "recover" in state,
+            "attachments": attachment_store.transfer_totals(db)}
 
 
 def reconcile(db, cfg: Config, *, now_fn, http=requests) -> dict:

@@ -8,6 +8,7 @@ sqlite-utils operations inside the block nest as savepoints.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -92,5 +93,49 @@ def open_db(path: str | Path,
             migrations: list[tuple[int, list[str]]] = MIGRATIONS) -> sqlite_utils.Database:
     """Connect and bring the schema up to date."""
     db = connect(path)
+    _owner_only(Path(path))
     migrate(db, migrations=migrations)
     return db
+
+
+def pending_migrations(db: sqlite_utils.Database,
+                       migrations: list[tuple[int, list[str]]] | None = None) -> list[int]:
+    """Numbers of the migrations this code would apply to *db* now."""
+    current = schema_version(db)
+    return [n for n, _ in (MIGRATIONS if migrations is None else migrations) if n > current]
+
+
+def latest_version(migrations: list[tuple[int, list[str]]] | None = None) -> int:
+    """The schema version this code brings a database to."""
+    return max((n for n, _ in (MIGRATIONS if migrations is None else migrations)), default=0)
+
+
+def copy_to(db: sqlite_utils.Database, target: str | Path) -> None:
+    """Write a consistent, compacted copy of the live database to *target* (``VACUUM INTO``).
+
+    It reads inside one read transaction, so clerks keep writing meanwhile and
+    the copy holds every transaction committed before it started, none after.
+    """
+    db.conn.execute("VACUUM INTO ?", (str(target),))
+
+
+def check_file(path: str | Path) -> tuple[str, int]:
+    """Open a database file read-only; return ``(integrity_check result, schema version)``."""
+    conn = sqlite3.connect(f"file:{Path(path).as_posix()}?mode=ro", uri=True)
+    try:
+        rows = [r[0] for r in conn.execute("PRAGMA integrity_check").fetchall()]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        conn.close()
+    return ("ok" if rows == ["ok"] else "; ".join(rows[:5])), version
+
+
+def quick_check(db: sqlite_utils.Database) -> str:
+    """``PRAGMA quick_check`` of an open database: ``"ok"`` or the first problems found."""
+    rows = [r[0] for r in db.conn.execute("PRAGMA quick_check").fetchall()]
+    return "ok" if rows == ["ok"] else "; ".join(rows[:5])
+def _owner_only(path: Path) -> None:
+    """Password hashes and citizen data: the database file (and so its WAL and shared-memory
+    files, which SQLite creates with the database's mode) is readable by its owner only."""
+    if os.name == "posix" and path.exists() and path.stat().st_mode & 0o077:
+        path.chmod(0o600)

@@ -135,3 +135,20 @@ def decode(row: dict) -> dict:
     for key in JSON_COLUMNS:
         row[key] = json.loads(row[key] or "[]")
     return row
+
+
+def raise_seq(db: sqlite_utils.Database, agency_id: str, day: str, seq: int) -> None:
+    """Make sure the next number of *agency_id* on *day* comes after *seq*."""
+    db.conn.execute(
+        "INSERT INTO code_sequences (agency_id, day, last_seq) VALUES (?, ?, ?)"
+        " ON CONFLICT(agency_id, day) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)",
+        (agency_id, day, seq))
+
+
+def columns(db: sqlite_utils.Database) -> set[str]:
+    return {r[1] for r in db.conn.execute("PRAGMA table_info(dossiers)")}
+
+
+def has_event(db: sqlite_utils.Database, event_id: str) -> bool:
+    return db.conn.execute("SELECT 1 FROM dossier_events WHERE event_id = ?",
+                           (event_id,)).fetchone() is not None

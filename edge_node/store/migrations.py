@@ -278,6 +278,79 @@ M6 = [
     "CREATE INDEX dossier_events_at ON dossier_events(at)",
 ]
 
+# Scanned documents attached to dossiers (issue #6). The bytes live in the home by content
+# hash; a row is immutable except for its removal mark and its transfer to the province
+# (pending -> sent; ``sent_bytes`` is the next offset the hub expects).
+M8 = [
+    """CREATE TABLE attachments (
+        id TEXT PRIMARY KEY,
+        dossier_code TEXT NOT NULL REFERENCES dossiers(code),
+        sha256 TEXT NOT NULL CHECK (length(sha256) = 64),
+        size INTEGER NOT NULL CHECK (size > 0),
+        mime TEXT NOT NULL CHECK (mime IN ('application/pdf', 'image/jpeg', 'image/png')),
+        original_name TEXT NOT NULL,
+        label TEXT NOT NULL DEFAULT '',
+        uploaded_at TEXT NOT NULL,
+        uploaded_by TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        removed_at TEXT,
+        removed_by TEXT NOT NULL DEFAULT '',
+        removed_reason TEXT NOT NULL DEFAULT '',
+        transfer_state TEXT NOT NULL DEFAULT 'pending'
+            CHECK (transfer_state IN ('pending', 'sent', 'failed')),
+        sent_bytes INTEGER NOT NULL DEFAULT 0,
+        chunks_sent INTEGER NOT NULL DEFAULT 0,
+        sent_at TEXT,
+        transfer_error TEXT NOT NULL DEFAULT ''
+    )""",
+    "CREATE INDEX attachments_dossier ON attachments(dossier_code, uploaded_at)",
+    "CREATE INDEX attachments_transfer ON attachments(transfer_state, sha256)",
+    "CREATE UNIQUE INDEX attachments_live ON attachments(dossier_code, sha256)"
+    " WHERE removed_at IS NULL",
+]
+
+# Security (issue 10). API tokens carry scopes and a label, so their owner can list and
+# revoke them. Population-data access (Luật Căn cước art 10) is a grant apart from roles,
+# with the approving decision and an expiry; each look-up is tied to one dossier and its
+# answer kept, encrypted, with that dossier only. Every audit entry already written gets
+# its outbox slot, so the hub receives the whole chain from the first entry.
+M7 = [
+    "ALTER TABLE sessions ADD COLUMN scopes TEXT NOT NULL DEFAULT 'read write'",
+    "ALTER TABLE sessions ADD COLUMN label TEXT NOT NULL DEFAULT ''",
+    """CREATE TABLE population_grants (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        decision TEXT NOT NULL,
+        valid_until TEXT NOT NULL,
+        granted_by TEXT NOT NULL,
+        granted_at TEXT NOT NULL,
+        revoked_at TEXT,
+        revoked_by TEXT NOT NULL DEFAULT '',
+        revoke_decision TEXT NOT NULL DEFAULT ''
+    )""",
+    "CREATE INDEX population_grants_user ON population_grants(user_id, revoked_at)",
+    """CREATE TABLE population_lookups (
+        id INTEGER PRIMARY KEY,
+        request_id TEXT NOT NULL UNIQUE,
+        dossier_code TEXT NOT NULL REFERENCES dossiers(code),
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        username TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        service_code TEXT NOT NULL DEFAULT '',
+        id_masked TEXT NOT NULL,
+        requested_at TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'queued'
+            CHECK (status IN ('queued', 'found', 'not_found', 'refused')),
+        answered_at TEXT,
+        answer_ct TEXT
+    )""",
+    "CREATE INDEX population_lookups_dossier ON population_lookups(dossier_code, id)",
+    "CREATE INDEX population_lookups_at ON population_lookups(requested_at)",
+    """INSERT INTO outbox (event_id, kind, payload, created_at)
+       SELECT lower(hex(randomblob(16))), 'audit.entry',
+              json_object('hash', hash, 'id', id), at FROM audit ORDER BY id""",
+]
+
 # Work from the province (issue 7): online dossiers keep the national code (MaHoSo)
 # next to the local one; a fact the node cannot apply by itself waits in
 # province_flags for a person; notifications wait for the hub's delivery report.
@@ -330,5 +403,7 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
     (4, M4),
     (5, M5),
     (6, M6),
+    (7, M7),
+    (8, M8),
     (9, M9),
 ]

@@ -13,14 +13,21 @@ from flask import Blueprint, abort, current_app, g, jsonify, request
 from edge_node.domain import lifecycle
 from edge_node.domain.clock import parse_iso, to_iso
 from edge_node.domain.deadlines import DeadlineError, due_at
+from edge_node.domain.privacy import mask_id
 from edge_node.services import catalog as catalog_service
 from edge_node.services import processing
 from edge_node.services.calendar import load_calendar
 from edge_node.services.intake import IntakeError
 from edge_node.store import dossiers as dossier_store
-from edge_node.web.app import get_db, request_now
+from edge_node.web.app import MAX_REQUEST_BYTES, get_db, request_now
 from edge_node.web.auth import roles
-from edge_node.web.dossiers import ALL_ROLES, INTAKE_ROLES, receive_dossier, run_action
+from edge_node.web.dossiers import (
+    ALL_ROLES,
+    ATTACH_ROLES,
+    INTAKE_ROLES,
+    receive_dossier,
+    run_action,
+)
 from edge_node.web.errors import api_error
 from edge_node.web.openapi import spec
 
@@ -29,7 +36,7 @@ MAX_LIMIT = 500
 
 
 def _json_body() -> dict | None:
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    limit = MAX_REQUEST_BYTES
     if request.content_length is not None and request.content_length > limit:
         abort(413)  # get_json(silent=True) would hide the size as "not JSON"
     body = request.get_json(silent=True)
@@ -44,12 +51,20 @@ def procedure_json(p: dict) -> dict:
     }
 
 
-def dossier_json(d: dict) -> dict:
+def dossier_json(d: dict, full_id: bool | None = None) -> dict:
+    """A dossier for the API; the applicant's ID number is masked (``0010******45``)
+    unless *full_id*, which defaults to whether the caller holds a population-data grant.
+    Lists always mask it."""
+    from edge_node.web.population import may_see_population
+
     step = lifecycle.current_step(d)
+    if full_id is None:
+        full_id = may_see_population()
     return {
         "code": d["code"], "status": d["status"], "dvcqg_status": d["dvcqg_status"],
         "procedure_code": d["procedure_code"], "procedure_name": d["procedure_name"],
-        "applicant": {"full_name": d["applicant_name"], "id_number": d["id_number"],
+        "applicant": {"full_name": d["applicant_name"],
+                      "id_number": d["id_number"] if full_id else mask_id(d["id_number"]),
                       "phone": d["phone"], "address": d["address"], "email": d["email"]},
         "documents_received": d["documents_received"], "return_method": d["return_method"],
         "postal_address": d["postal_address"], "fee_vnd": d["fee_vnd"],
@@ -136,7 +151,7 @@ def list_dossiers():
     else:
         statuses = None
     rows = dossier_store.list_by_status(get_db(), statuses, limit=limit, offset=offset)
-    return jsonify({"items": [dossier_json(d) for d in rows]})
+    return jsonify({"items": [dossier_json(d, full_id=False) for d in rows]})
 
 
 def _calendar():
@@ -226,3 +241,49 @@ def sync_reconcile():
         status = 409 if exc.code == "not_enrolled" else 503
         return api_error(status, exc.code, exc.detail or exc.message)
     return jsonify(result)
+
+
+def attachment_json(a: dict) -> dict:
+    return {"id": a["id"], "dossier_code": a["dossier_code"], "sha256": a["sha256"],
+            "size": a["size"], "mime": a["mime"], "name": a["original_name"],
+            "label": a["label"], "uploaded_at": a["uploaded_at"],
+            "uploaded_by": a["uploaded_by"], "removed_at": a["removed_at"],
+            "transfer": {"state": a["transfer_state"], "sent_bytes": a["sent_bytes"],
+                         "sent_at": a["sent_at"], "error": a["transfer_error"] or None}}
+
+
+@bp.route("/dossiers/<code>/attachments", methods=["POST"])
+@roles(*ATTACH_ROLES)
+def create_attachment(code: str):
+    """Multipart ``file`` (+ optional ``label``): 201 with the attachment."""
+    from edge_node.domain.attachments import AttachmentError
+    from edge_node.web.dossiers import attach_file
+
+    request.max_content_length = current_app.config["UPLOAD_LIMITS"][request.endpoint]
+    try:
+        row = attach_file(code, request.files.get("file"), request.form.get("label"), g.user)
+    except AttachmentError as exc:
+        return api_error(exc.status, exc.code, exc.message)
+    return jsonify(attachment_json(row)), 201
+
+
+@bp.route("/dossiers/<code>/attachments")
+@roles(*ALL_ROLES)
+def list_attachments(code: str):
+    from edge_node.store import attachments as attachment_store
+
+    db = get_db()
+    if dossier_store.get(db, code) is None:
+        return api_error(404, "not_found", f"no dossier {code}")
+    return jsonify({"items": [attachment_json(a) for a in attachment_store.for_dossier(db, code)]})
+
+
+@bp.route("/dossiers/<code>/attachments/<sha256>")
+@roles(*ALL_ROLES)
+def get_attachment(code: str, sha256: str):
+    from edge_node.web.dossiers import send_attachment
+
+    resp = send_attachment(code, sha256)
+    if resp is None:
+        return api_error(404, "not_found", f"no attachment {sha256[:64]} on dossier {code}")
+    return resp

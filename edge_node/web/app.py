@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ from edge_node.web import filters
 
 log = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 2 * 1024 * 1024
+UPLOAD_FRAMING_BYTES = 64 * 1024
 
 
 def _static_folder() -> str:
@@ -33,8 +35,16 @@ def read_secret_key(cfg: Config) -> bytes:
     path: Path = cfg.secret_key_path
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(secrets.token_bytes(32))
-        path.chmod(0o600)
+        try:
+            # owner-only from the first byte: no moment where the umask's mode applies
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                         0o600)
+        except FileExistsError:
+            return path.read_bytes()  # another process made it meanwhile
+        with os.fdopen(fd, "wb") as handle:
+            if hasattr(os, "fchmod"):
+                os.fchmod(handle.fileno(), 0o600)
+            handle.write(secrets.token_bytes(32))
     return path.read_bytes()
 
 
@@ -45,7 +55,7 @@ def create_app(cfg: Config | None = None, *, home: str | None = None) -> Flask:
     connection (cheap) so waitress threads never share one.
     """
     cfg = cfg or load_config(home)
-    cfg.home.mkdir(parents=True, exist_ok=True)
+    cfg.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     open_db(cfg.db_path).conn.close()
     app = Flask("edge_node", static_folder=_static_folder(), static_url_path="/static",
                 template_folder=str(Path(__file__).resolve().parents[1] / "templates"))
@@ -56,6 +66,10 @@ def create_app(cfg: Config | None = None, *, home: str | None = None) -> Flask:
         SESSION_IDLE=timedelta(minutes=cfg.session_idle_minutes),
         JSON_AS_ASCII=False,
         CLOCK=now_utc,  # tests replace it to receive dossiers at chosen instants
+        # Attachment uploads may be as large as the configured limit plus the multipart
+        # framing; everything else keeps MAX_CONTENT_LENGTH.
+        UPLOAD_LIMITS={endpoint: cfg.attachment_max_mb * 1024 * 1024 + UPLOAD_FRAMING_BYTES
+                       for endpoint in ("dossiers.attach", "api.create_attachment")},
     )
     app.json.ensure_ascii = False
     app.json.sort_keys = False
@@ -72,13 +86,24 @@ def create_app(cfg: Config | None = None, *, home: str | None = None) -> Flask:
         return {"version": __version__, "cfg": cfg, "sync_badge": _sync_badge,
                 "province_waiting": _province_waiting}
 
-    from edge_node.web import admin, api, auth, catalog, dossiers, errors, health, reports, security
+    from edge_node.web import (
+        admin,
+        api,
+        auth,
+        catalog,
+        dossiers,
+        errors,
+        health,
+        population,
+        reports,
+        security,
+    )
 
     errors.register(app)
     auth.register(app)
     security.register(app)
     for bp in (auth.bp, auth.session_api, dossiers.bp, catalog.bp, admin.bp, api.bp, health.bp,
-               reports.bp):
+               reports.bp, population.bp, population.api):
         app.register_blueprint(bp)
     return app
 

@@ -3,7 +3,10 @@
 Browser sessions live server-side (only a hash of the cookie's token is
 stored) and every state-changing form carries the session's CSRF token.
 API clients use ``Authorization: Bearer`` tokens and need no CSRF token,
-since a browser never attaches one by itself.
+since a browser never attaches one by itself. A token carries scopes
+(``read`` for GET, ``write`` for changes, ``admin`` for admin-only views),
+can be listed and revoked by its owner, and is rate-limited; logins are
+rate-limited per client address.
 """
 
 from __future__ import annotations
@@ -37,6 +40,11 @@ LOGIN_CSRF_COOKIE = "edge_login_csrf"
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 OPEN_ENDPOINTS = {"static", "health.healthz", "auth.login", "api.openapi",
                   "session_api.create_session"}
+LOGIN_ENDPOINTS = {"auth.login", "session_api.create_session"}
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# A token may always end itself and see its own list, whatever its scopes.
+SCOPE_FREE_ENDPOINTS = {"session_api.delete_session", "session_api.list_tokens",
+                        "session_api.revoke_token"}
 PASSWORD_ENDPOINTS = {"auth.password", "auth.logout"}
 LARGE_UPLOADS = {"admin.catalog": 64 * 1024 * 1024}
 
@@ -72,9 +80,10 @@ def _load_user() -> None:
 
 
 def _csrf_ok() -> bool:
-    if request.endpoint in LARGE_UPLOADS:
+    limits = {**LARGE_UPLOADS, **current_app.config.get("UPLOAD_LIMITS", {})}
+    if request.endpoint in limits:
         # Reading the form parses the body, so raise the limit before that.
-        request.max_content_length = LARGE_UPLOADS[request.endpoint]
+        request.max_content_length = limits[request.endpoint]
     sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
     if request.endpoint == "auth.login":
         expected = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
@@ -83,13 +92,54 @@ def _csrf_ok() -> bool:
     return bool(expected) and hmac.compare_digest(sent.encode(), expected.encode())
 
 
+def _limiter():
+    from edge_node.web.ratelimit import SlidingWindow
+
+    return current_app.extensions.setdefault("edge_ratelimit", SlidingWindow())
+
+
+def _limit(key: tuple, option: str, default: int):
+    """None if allowed, else the 429 answer (JSON on the API, a page for the login form)."""
+    per_minute = getattr(current_app.config["EDGE"], option, default)
+    wait = _limiter().hit(key, per_minute, 60.0, request_now().timestamp())
+    if wait is None:
+        return None
+    if is_api():
+        resp = api_error(429, "rate_limited", f"too many requests; retry after {wait} s",
+                         retry_after=wait)
+    else:
+        resp = page_error(429, f"Quá nhiều lần đăng nhập từ máy này. Thử lại sau {wait} giây.")
+    response = current_app.make_response(resp)
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
+def _scope_refusal():
+    """403 when a Bearer token lacks the scope this request needs."""
+    if g.auth != "token" or g.session is None or request.endpoint in SCOPE_FREE_ENDPOINTS:
+        return None
+    needed = "read" if request.method in SAFE_METHODS else "write"
+    if needed not in g.session.scopes:
+        return api_error(403, "insufficient_scope", f"this token lacks the {needed} scope")
+    return None
+
+
 def register(app) -> None:
     @app.before_request
     def _guard():
         if request.endpoint in ("static", "health.healthz") or request.endpoint in app.config.get(
                 "NO_SESSION_ENDPOINTS", ()):
             return None
+        if request.method == "POST" and request.endpoint in LOGIN_ENDPOINTS:
+            refused = _limit(("login", client_ip()), "login_rate_per_minute", 20)
+            if refused is not None:
+                return refused
         _load_user()
+        if g.auth == "token" and g.session is not None:
+            refused = _limit(("token", g.session.token_hash), "api_rate_per_minute", 600) or \
+                _scope_refusal()
+            if refused is not None:
+                return refused
         # Browser forms always carry a CSRF token; an API call needs one only when
         # it rides on a browser's session cookie (a Bearer token is never ambient).
         needs_csrf = request.method in UNSAFE and (
@@ -129,6 +179,9 @@ def roles(*allowed: str):
                     return api_error(403, "forbidden",
                                      f"this action needs role {' or '.join(allowed)}")
                 return page_error(403, "Tài khoản của bạn không có quyền dùng chức năng này.")
+            if allowed == ("admin",) and g.get("auth") == "token" and g.session is not None \
+                    and "admin" not in g.session.scopes:
+                return api_error(403, "insufficient_scope", "this token lacks the admin scope")
             return view(*args, **kwargs)
 
         wrapper.allowed_roles = allowed
@@ -213,8 +266,10 @@ def create_session():
     """``POST /api/v1/session`` {username, password} → 201 {token, expires_at, user}."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("username"), str) or \
-            not isinstance(body.get("password"), str):
-        return api_error(400, "bad_request", "body must be JSON {username, password}")
+            not isinstance(body.get("password"), str) or \
+            not isinstance(body.get("label", ""), str):
+        return api_error(400, "bad_request",
+                         "body must be JSON {username, password, scopes?, label?}")
     cfg = current_app.config["EDGE"]
     db = get_db()
     try:
@@ -226,10 +281,17 @@ def create_session():
     if user["must_change_password"]:
         return api_error(403, "password_change_required",
                          "change the one-time password in the web interface first")
+    try:
+        scopes = accounts.check_scopes(user, body.get("scopes"))
+    except accounts.AccountError as exc:
+        return api_error(403 if exc.code == "scope_not_allowed" else 400, exc.code, exc.message)
     now = request_now()
     lifetime = api_token_lifetime()
-    token, _ = accounts.start_session(db, user, kind="api", now=now, lifetime=lifetime)
+    token, _ = accounts.start_session(db, user, kind="api", now=now, lifetime=lifetime,
+                                      scopes=scopes, label=body.get("label", ""),
+                                      ip=client_ip())
     return jsonify({"token": token, "expires_at": to_iso(now + lifetime),
+                    "scopes": list(scopes),
                     "user": {"username": user["username"], "role": user["role"]}}), 201
 
 
@@ -240,4 +302,30 @@ def delete_session():
         return api_error(401, "unauthorized", "log in first: POST /api/v1/session")
     accounts.end_session(get_db(), g.session.token_hash, actor=g.user["username"],
                          now=request_now(), ip=client_ip())
+    return "", 204
+
+
+def _token_admin() -> bool:
+    """Admin over every account's tokens: an admin account, and (by token) the admin scope."""
+    return g.user["role"] == "admin" and (g.auth != "token" or "admin" in g.session.scopes)
+
+
+@session_api.route("/tokens")
+def list_tokens():
+    """``GET /api/v1/tokens[?all=1]``: the caller's live API tokens (admins: everyone's)."""
+    everyone = request.args.get("all") == "1"
+    if everyone and not _token_admin():
+        return api_error(403, "forbidden", "listing every account's tokens needs an admin "
+                                           "account and the admin scope")
+    items = accounts.list_tokens(get_db(), user=g.user, now=request_now(), everyone=everyone)
+    mine = g.session.token_id if g.session is not None and g.auth == "token" else None
+    return jsonify({"items": [{**t, "current": t["id"] == mine} for t in items]})
+
+
+@session_api.route("/tokens/<tid>", methods=["DELETE"])
+def revoke_token(tid: str):
+    """``DELETE /api/v1/tokens/{id}``: revoke one of the caller's tokens (admins: any)."""
+    if not accounts.revoke_token(get_db(), tid, user=g.user, now=request_now(),
+                                 any_owner=_token_admin(), ip=client_ip()):
+        return api_error(404, "not_found", f"no live token {tid[:20]} of yours")
     return "", 204

@@ -22,14 +22,17 @@ from markupsafe import Markup
 
 from edge_node.domain import lifecycle
 from edge_node.domain import province as province_rules
+from edge_node.domain.attachments import AttachmentError
 from edge_node.domain.clock import LOCAL_TZ, parse_iso, to_iso
 from edge_node.domain.deadlines import UNITS, due_state
 from edge_node.domain.validation import RETURN_METHODS
+from edge_node.services import attachments as attachment_service
 from edge_node.services import catalog as catalog_service
 from edge_node.services import exports, intake, processing
 from edge_node.services import province as province_service
 from edge_node.services import sync as sync_service
 from edge_node.services.calendar import load_calendar
+from edge_node.store import attachments as attachment_store
 from edge_node.store import catalog as catalog_store
 from edge_node.store import dossiers as dossier_store
 from edge_node.store import users as users_store
@@ -41,6 +44,7 @@ from edge_node.web.filters import vn_short
 bp = Blueprint("dossiers", __name__)
 ALL_ROLES = ("admin", "clerk", "officer", "leader")
 INTAKE_ROLES = ("clerk",)
+ATTACH_ROLES = ("clerk", "officer")
 
 
 def receive_dossier(payload: dict, user: dict) -> dict:
@@ -275,7 +279,9 @@ def _detail(code: str, *, error: str | None = None, status: int = 200, form=None
                            action_labels=ACTION_LABELS, assignable=assignable, steps=steps,
                            return_methods=RETURN_METHODS, error=error, forms=forms,
                            form_titles=FORM_TITLES, form=form or {},
-                           next_step=_next_step(dossier)), status
+                           next_step=_next_step(dossier),
+                           attachments=attachment_store.for_dossier(db, code),
+                           can_attach=g.user["role"] in ATTACH_ROLES), status
 
 
 def _next_step(dossier: dict) -> dict | None:
@@ -292,7 +298,8 @@ def detail(code: str):
 
 def _form_params(action: str, form) -> dict:
     params = {k: form.get(k) for k in ("to_user", "note", "reason", "result", "description",
-                                       "receipt_no", "waybill_no", "channel")
+                                       "receipt_no", "waybill_no", "channel",
+                                       "postal_address")
               if form.get(k) not in (None, "")}
     for key in ("amount_vnd", "postal_fee_vnd"):
         raw = (form.get(key) or "").replace(".", "").replace(",", "").strip()
@@ -426,6 +433,69 @@ def slip(code: str):
                            qr=qr_svg(dossier["code"]), return_methods=RETURN_METHODS,
                            receiver=(clerk["full_name"] or clerk["username"]) if clerk else "",
                            auto_print=request.args.get("print") == "1")
+
+
+# -- scanned documents ------------------------------------------------------------------------
+
+
+def attach_file(code: str, upload, label: str | None, user: dict) -> dict:
+    """Shared by the dossier page and the API."""
+    if upload is None or not upload.filename and not upload.content_length:
+        raise AttachmentError("no_file", "Hãy chọn tệp cần đính kèm (PDF, JPEG hoặc PNG).")
+    return attachment_service.attach(get_db(), current_app.config["EDGE"], code,
+                                     upload.stream, filename=upload.filename, label=label,
+                                     user=user, now=request_now(), ip=client_ip())
+
+
+def send_attachment(code: str, sha256: str):
+    """The stored bytes of one of *code*'s attachments, or None."""
+    from flask import send_file
+
+    if len(sha256) != 64:
+        return None
+    row = attachment_store.by_hash(get_db(), code, sha256)
+    if row is None:
+        return None
+    path = attachment_service.file_path(current_app.config["EDGE"], sha256)
+    if not path.exists():
+        return None
+    return send_file(path, mimetype=row["mime"], as_attachment=True,
+                     download_name=row["original_name"], max_age=0)
+
+
+@bp.route("/dossiers/<code>/attachments", methods=["POST"])
+@roles(*ATTACH_ROLES)
+def attach(code: str):
+    _dossier_or_404(code)
+    try:
+        row = attach_file(code, request.files.get("file"), request.form.get("label"), g.user)
+    except AttachmentError as exc:
+        return _detail(code, error=exc.message, status=exc.status, form=request.form)
+    flash(f"Đã đính kèm: {row['original_name']}.", "success")
+    return redirect(url_for("dossiers.detail", code=code) + "#tai-lieu")
+
+
+@bp.route("/dossiers/<code>/attachments/<sha256>")
+@roles(*ALL_ROLES)
+def attachment_file(code: str, sha256: str):
+    resp = send_attachment(code, sha256)
+    if resp is None:
+        abort(404)
+    return resp
+
+
+@bp.route("/dossiers/<code>/attachments/<attachment_id>/remove", methods=["POST"])
+@roles(*ATTACH_ROLES)
+def remove_attachment(code: str, attachment_id: str):
+    _dossier_or_404(code)
+    try:
+        row = attachment_service.remove(get_db(), code, attachment_id, user=g.user,
+                                        now=request_now(), reason=request.form.get("reason", ""),
+                                        ip=client_ip())
+    except AttachmentError as exc:
+        return _detail(code, error=exc.message, status=exc.status)
+    flash(f"Đã gỡ tệp đính kèm: {row['original_name']}.", "success")
+    return redirect(url_for("dossiers.detail", code=code) + "#tai-lieu")
 
 
 @bp.route("/province", methods=["GET"])

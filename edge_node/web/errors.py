@@ -15,6 +15,11 @@ PAGE_MESSAGES = {
 }
 
 
+RECOVERY_MESSAGE = ("Máy vừa được khôi phục từ bản sao lưu. Cần đồng bộ với hệ thống của tỉnh "
+                    "một lần (kết nối mạng rồi chờ hoặc bấm Đồng bộ) trước khi ghi việc mới, "
+                    "để không trùng số hồ sơ đã gửi tỉnh. Hồ sơ cũ vẫn xem được.")
+
+
 def api_error(status: int, code: str, message: str, **extra):
     body = {"error": {"code": code, "message": message, **extra}}
     return jsonify(body), status
@@ -28,6 +33,12 @@ def page_error(status: int, message: str | None = None):
 def register(app) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
+        limits = app.config.get("UPLOAD_LIMITS", {})
+        if exc.code == 413 and request.endpoint in limits:
+            mb = app.config["EDGE"].attachment_max_mb
+            if request.path.startswith("/api/"):
+                return api_error(413, "too_large", f"attachment larger than {mb} MB")
+            return page_error(413, f"Tệp quá lớn: mỗi tệp đính kèm tối đa {mb} MB.")
         if request.path.startswith("/api/"):
             return api_error(exc.code or 500, (exc.name or "error").lower().replace(" ", "_"),
                              exc.description or exc.name)
@@ -44,6 +55,16 @@ def register(app) -> None:
             return api_error(400, "bad_input", "input is malformed (nesting, characters or "
                                                "numbers out of range)")
         return page_error(400, "Dữ liệu gửi lên không hợp lệ.")
+
+    from edge_node.store.outbox import RecoveryPending
+
+    @app.errorhandler(RecoveryPending)
+    def _recovering(exc: RecoveryPending):
+        # After a restore, new work could reuse numbers the province already holds.
+        if request.path.startswith("/api/"):
+            return api_error(503, "recovery_pending", "restored from a backup: the node must "
+                             "sync with the hub once before recording new work")
+        return page_error(503, RECOVERY_MESSAGE)
 
     @app.errorhandler(Exception)
     def _crash(exc: Exception):

@@ -60,7 +60,18 @@ def limit_label(value, unit) -> str:
     return f"{number} {UNIT_LABELS.get(unit, unit)}"
 
 
+def filesize(value) -> str:
+    """Bytes for clerks, Vietnamese decimal comma: ``1,5 MB``, ``820 KB``, ``12 byte``."""
+    size = int(value or 0)
+    if size < 1024:
+        return f"{size} byte"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / (1024 * 1024):.1f} MB".replace(".", ",")
+
+
 def register(app) -> None:
+    app.add_template_filter(filesize)
     app.add_template_filter(vn_datetime)
     app.add_template_filter(vn_short)
     app.add_template_filter(vn_date)

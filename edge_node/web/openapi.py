@@ -16,8 +16,10 @@ def _resp(description: str, schema: dict | None = None) -> dict:
 
 
 def _errors(*codes: int) -> dict:
-    names = {400: "Bad input; nothing written", 401: "Not logged in", 403: "Wrong role",
-             404: "Not found", 423: "Account locked"}
+    names = {400: "Bad input; nothing written", 401: "Not logged in",
+             403: "Wrong role, missing token scope, or no population-data grant",
+             404: "Not found", 423: "Account locked",
+             429: "Rate limited; Retry-After header and error.retry_after say when to retry"}
     return {str(c): _resp(names[c], _ERROR) for c in codes}
 
 
@@ -37,7 +39,9 @@ def spec() -> dict:
         "required": ["full_name", "id_number", "phone", "address"],
         "properties": {
             "full_name": {"type": "string", "maxLength": 100},
-            "id_number": {"type": "string", "description": "12-digit CCCD or 9-digit CMND"},
+            "id_number": {"type": "string", "description": "12-digit CCCD or 9-digit CMND. In "
+                          "answers masked as 0010******45 (always in lists; in one dossier "
+                          "unless the caller holds a population-data grant in force)"},
             "phone": {"type": "string", "description": "Vietnamese phone, e.g. 0912345678"},
             "address": {"type": "string", "maxLength": 300},
             "email": {"type": "string"},
@@ -90,6 +94,21 @@ def spec() -> dict:
         },
     }
     bearer = [{"bearer": []}]
+    code_param = {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
+    attachment = {"type": "object", "properties": {
+        "id": {"type": "string"}, "dossier_code": {"type": "string"},
+        "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "size": {"type": "integer", "minimum": 1},
+        "mime": {"type": "string", "enum": ["application/pdf", "image/jpeg", "image/png"]},
+        "name": {"type": "string", "description": "original file name, NFC"},
+        "label": {"type": "string"}, "uploaded_at": {"type": "string", "format": "date-time"},
+        "uploaded_by": {"type": "string"},
+        "removed_at": {"type": ["string", "null"], "format": "date-time"},
+        "transfer": {"type": "object", "properties": {
+            "state": {"type": "string", "enum": ["pending", "sent", "failed"]},
+            "sent_bytes": {"type": "integer"},
+            "sent_at": {"type": ["string", "null"], "format": "date-time"},
+            "error": {"type": ["string", "null"]}}}}}
     return {
         "openapi": "3.1.0",
         "info": {"title": "Commune edge node API", "version": __version__,
@@ -110,6 +129,25 @@ def spec() -> dict:
                     "fee_vnd": {"type": ["integer", "null"]},
                     "documents": {"type": "array", "items": {"type": "string"}}}},
                 "Dossier": dossier,
+                "Token": {"type": "object", "properties": {
+                    "id": {"type": "string"}, "user": {"type": "string"},
+                    "label": {"type": "string"},
+                    "scopes": {"type": "array", "items": {"type": "string"}},
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "expires_at": {"type": "string", "format": "date-time"},
+                    "current": {"type": "boolean"}}},
+                "PopulationLookup": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "request_id": {"type": "string"},
+                    "dossier_code": {"type": "string"}, "officer": {"type": "string"},
+                    "purpose": {"type": "string"}, "service_code": {"type": "string"},
+                    "id_number_masked": {"type": "string", "example": "0010******45"},
+                    "requested_at": {"type": "string", "format": "date-time"},
+                    "status": {"type": "string",
+                               "enum": ["queued", "found", "not_found", "refused"]},
+                    "answered_at": {"type": ["string", "null"], "format": "date-time"},
+                    "answer": {"type": "object", "description": "detail only: {found, "
+                               "citizen: {full_name, id_number, birth_date, gender, "
+                               "permanent_address} | null, note}"}}},
                 "NewDossier": {
                     "type": "object",
                     "required": ["procedure_code", "applicant", "return_method"],
@@ -135,18 +173,35 @@ def spec() -> dict:
             "/healthz": {"get": {"summary": "Liveness and database check", "responses": {
                 "200": _resp("Up", {"type": "object", "properties": {
                     "status": {"type": "string"}, "version": {"type": "string"},
-                    "db": {"type": "string"}}}),
+                    "db": {"type": "string"},
+                    "integrity": {"type": "string",
+                                  "description": "PRAGMA quick_check, cached 5 minutes"},
+                    "disk_free_bytes": {"type": ["integer", "null"]},
+                    "last_backup_at": {"type": ["string", "null"], "format": "date-time"},
+                    "last_backup_age_seconds": {"type": ["integer", "null"]},
+                    "sync_backlog": {"type": "integer",
+                                     "description": "events not yet acknowledged by the hub"},
+                }}),
                 "503": _resp("Database not usable")}}},
             "/api/v1/session": {
                 "post": {"summary": "Log in; returns a Bearer token", "requestBody": {
                     "required": True, "content": {"application/json": {"schema": {
                         "type": "object", "required": ["username", "password"],
                         "properties": {"username": {"type": "string"},
-                                       "password": {"type": "string"}}}}}},
+                                       "password": {"type": "string"},
+                                       "scopes": {"type": "array", "minItems": 1, "items": {
+                                           "type": "string", "enum": ["read", "write",
+                                                                      "admin"]},
+                                           "description": "default [read, write]; read "
+                                           "allows GET, write changes, admin the admin-only "
+                                           "endpoints (admin accounts only)"},
+                                       "label": {"type": "string", "maxLength": 100}}}}}},
+                    "description": "Rate-limited per client address (429 with Retry-After).",
                     "responses": {"201": _resp("Token", {"type": "object", "properties": {
                         "token": {"type": "string"},
                         "expires_at": {"type": "string", "format": "date-time"},
-                        "user": {"type": "object"}}}), **_errors(400, 401, 403, 423)}},
+                        "scopes": {"type": "array", "items": {"type": "string"}},
+                        "user": {"type": "object"}}}), **_errors(400, 401, 403, 423, 429)}},
                 "delete": {"summary": "Revoke the token", "security": bearer,
                            "responses": {"204": _resp("Revoked"), **_errors(401)}},
             },
@@ -224,6 +279,7 @@ def spec() -> dict:
                         "result": {"type": "string"},
                         "channel": {"type": "string", "enum": ["counter", "postal", "online"]},
                         "waybill_no": {"type": "string"},
+                        "postal_address": {"type": "string", "maxLength": 300},
                         "postal_fee_vnd": {"type": "integer", "minimum": 0}}}}}},
                 "responses": {"200": _resp("New state", {"$ref": "#/components/schemas/Dossier"}),
                               "409": _resp("Illegal in this state", _ERROR),
@@ -270,6 +326,89 @@ def spec() -> dict:
                     "409": _resp("Not enrolled", _ERROR), "503": _resp("Hub unreachable",
                                                                        _ERROR),
                     **_errors(401)}}},
+            "/api/v1/dossiers/{code}/attachments": {
+                "post": {
+                    "summary": "Attach a scanned document (PDF, JPEG or PNG, recognised by its "
+                               "first bytes; roles clerk, officer)",
+                    "description": "The file is stored by its SHA-256 and sent to the province "
+                                   "in the background. Larger than the node's "
+                                   "attachment_max_mb (default 20) → 413; another type → 415; "
+                                   "the same file already attached → 409. Nothing is written "
+                                   "when refused.",
+                    "security": bearer, "parameters": [code_param],
+                    "requestBody": {"required": True, "content": {"multipart/form-data": {
+                        "schema": {"type": "object", "required": ["file"], "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "label": {"type": "string", "maxLength": 300,
+                                      "description": "which required document this is"}}}}}},
+                    "responses": {"201": _resp("Attached", attachment),
+                                  "409": _resp("Already attached", _ERROR),
+                                  "413": _resp("Larger than attachment_max_mb", _ERROR),
+                                  "415": _resp("Not a PDF, JPEG or PNG", _ERROR),
+                                  **_errors(400, 401, 403, 404)}},
+                "get": {"summary": "The dossier's attachments, removed ones included (marked)",
+                        "security": bearer, "parameters": [code_param],
+                        "responses": {"200": _resp("Attachments", {
+                            "type": "object", "properties": {
+                                "items": {"type": "array", "items": attachment}}}),
+                            **_errors(401, 404)}}},
+            "/api/v1/dossiers/{code}/attachments/{sha256}": {"get": {
+                "summary": "Download an attachment's bytes", "security": bearer,
+                "parameters": [code_param, {"name": "sha256", "in": "path", "required": True,
+                                            "schema": {"type": "string",
+                                                       "pattern": "^[0-9a-f]{64}$"}}],
+                "responses": {"200": {"description": "The file", "content": {
+                    m: {"schema": {"type": "string", "format": "binary"}}
+                    for m in ("application/pdf", "image/jpeg", "image/png")}},
+                    **_errors(401, 404)}}},
+            "/api/v1/tokens": {"get": {
+                "summary": "The caller's live API tokens (never the secrets)", "security": bearer,
+                "parameters": [{"name": "all", "in": "query", "schema": {
+                    "type": "string", "enum": ["1"]}, "description": "every account's tokens "
+                    "(admin account; by token, the admin scope)"}],
+                "responses": {"200": _resp("Tokens", {"type": "object", "properties": {
+                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Token"}}
+                }}), **_errors(401, 403, 429)}}},
+            "/api/v1/tokens/{id}": {"delete": {
+                "summary": "Revoke one of the caller's tokens (admins: anyone's)",
+                "security": bearer,
+                "parameters": [{"name": "id", "in": "path", "required": True,
+                                "schema": {"type": "string"}}],
+                "responses": {"204": _resp("Revoked"), **_errors(401, 404, 429)}}},
+            "/api/v1/dossiers/{code}/population-lookups": {
+                "get": {"summary": "Population-DB look-ups of one dossier (grant needed)",
+                        "security": bearer,
+                        "parameters": [{"name": "code", "in": "path", "required": True,
+                                        "schema": {"type": "string"}}],
+                        "responses": {"200": _resp("Look-ups", {"type": "object", "properties": {
+                            "items": {"type": "array", "items": {
+                                "$ref": "#/components/schemas/PopulationLookup"}}}}),
+                            **_errors(401, 403, 404, 429)}},
+                "post": {"summary": "Queue a look-up of the applicant for the province "
+                                    "(grant needed; audited)",
+                         "security": bearer,
+                         "parameters": [{"name": "code", "in": "path", "required": True,
+                                         "schema": {"type": "string"}}],
+                         "requestBody": {"required": True, "content": {"application/json": {
+                             "schema": {"type": "object", "required": ["purpose"],
+                                        "properties": {
+                                            "purpose": {"type": "string", "minLength": 5,
+                                                        "maxLength": 500},
+                                            "birth_date": {"type": "string",
+                                                           "format": "date"}}}}}},
+                         "responses": {"202": _resp("Queued", {
+                             "$ref": "#/components/schemas/PopulationLookup"}),
+                             **_errors(400, 401, 403, 404, 429)}}},
+            "/api/v1/dossiers/{code}/population-lookups/{id}": {"get": {
+                "summary": "One look-up with the province's answer, decrypted (grant needed; "
+                           "the view is audited)", "security": bearer,
+                "parameters": [{"name": "code", "in": "path", "required": True,
+                                "schema": {"type": "string"}},
+                               {"name": "id", "in": "path", "required": True,
+                                "schema": {"type": "integer"}}],
+                "responses": {"200": _resp("Look-up", {
+                    "$ref": "#/components/schemas/PopulationLookup"}),
+                    **_errors(401, 403, 404, 429)}}},
             "/api/v1/dossiers/{code}": {"get": {
                 "summary": "One dossier", "security": bearer,
                 "parameters": [{"name": "code", "in": "path", "required": True,

@@ -22,6 +22,7 @@ api = Blueprint("hubapi", __name__, url_prefix="/api/v1")
 pages = Blueprint("hub", __name__)
 VIEW_ROLES = ("admin", "leader")
 OCTET = "application/octet-stream"
+ATTACHMENT_ENDPOINTS = ("hubapi.attachment_offer", "hubapi.attachment_chunk")
 
 
 def store() -> HubStore:
@@ -36,7 +37,7 @@ def _identity() -> protocol.Identity:
 
 def create_hub_app(cfg) -> Flask:
     """Create the hub app for one hub home (keys, database, secret key)."""
-    cfg.home.mkdir(parents=True, exist_ok=True)
+    cfg.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     HubStore(cfg.db_path).close()  # migrate once
     here = Path(__file__).resolve().parent
     node_pkg = here.parents[1] / "edge_node"
@@ -51,8 +52,9 @@ def create_hub_app(cfg) -> Flask:
         HUB_IDENTITY=protocol.load_or_create_identity(cfg.home / "keys"),
         HOME_ENDPOINT="hub.nodes",
         OPEN_ENDPOINTS={"hubapi.enroll", "hubapi.push", "hubapi.pull", "hubapi.reconcile",
-                        "hub.healthz"},
-        NO_SESSION_ENDPOINTS={"hubapi.push", "hubapi.pull", "hubapi.reconcile", "hub.healthz"},
+                        "hubapi.recover", "hub.healthz", *ATTACHMENT_ENDPOINTS},
+        NO_SESSION_ENDPOINTS={"hubapi.push", "hubapi.pull", "hubapi.reconcile", "hubapi.recover",
+                              "hub.healthz", *ATTACHMENT_ENDPOINTS},
     )
     app.json.ensure_ascii = False
     filters.register(app)
@@ -124,9 +126,11 @@ def _answer(handler, **extra):
 @api.route("/sync/push", methods=["POST"])
 def push():
     from sync.hub import province
+    from sync.hub.population import load_source
 
     cfg = current_app.config["EDGE"]
-    return _answer(service.push, max_bytes=cfg.max_batch_bytes, after_apply=province.hook(cfg))
+    return _answer(service.push, max_bytes=cfg.max_batch_bytes, population=load_source(cfg),
+                   after_apply=province.hook(cfg))
 
 
 @api.route("/sync/pull", methods=["POST"])
@@ -134,9 +138,52 @@ def pull():
     return _answer(service.pull, limit=current_app.config["EDGE"].feed_batch_items)
 
 
+@api.route("/sync/recover", methods=["POST"])
+def recover():
+    return _answer(service.recover)
+
+
 @api.route("/sync/reconcile", methods=["POST"])
 def reconcile():
     return _answer(service.reconcile)
+
+
+@api.route("/sync/attachments/offer", methods=["POST"])
+def attachment_offer():
+    return _attachment(service.attachment_offer)
+
+
+@api.route("/sync/attachments/chunk", methods=["POST"])
+def attachment_chunk():
+    return _attachment(service.attachment_chunk)
+
+
+def _attachment(handler):
+    try:
+        reply = handler(store(), cfg=current_app.config["EDGE"], identity=_identity(),
+                        data=request.get_data(cache=False), now=request_now(),
+                        remote=client_ip())
+    except service.HubError as exc:
+        return _envelope_error(exc)
+    return current_app.response_class(reply, mimetype=OCTET)
+
+
+@pages.route("/dossiers/<code>/attachments/<sha256>")
+@roles(*VIEW_ROLES)
+def attachment_file(code: str, sha256: str):
+    """A verified attachment's bytes (only files the hub checked against their hash)."""
+    from flask import send_file
+
+    from edge_node.store import blobs
+
+    rows = [a for a in store().dossier_attachments(code)
+            if a["sha256"] == sha256 and a["verified_at"]]
+    if not rows:
+        abort(404)
+    resp = send_file(blobs.path_for(service.files_root(current_app.config["EDGE"]), sha256),
+                     mimetype=rows[-1]["mime"], as_attachment=True,
+                     download_name=rows[-1]["name"] or sha256)
+    return resp
 
 
 @pages.route("/nodes/<node_id>")
@@ -147,8 +194,11 @@ def node_page(node_id: str):
     node = store().node(node_id)
     if node is None:
         abort(404)
+    from sync.hub.audit import verify_node
+
     result = _json.loads(node["reconcile"]) if node["reconcile"] else None
-    return render_template("hub/node.html", n=node_json(node), raw=node, result=result)
+    return render_template("hub/node.html", n=node_json(node), raw=node, result=result,
+                           audit=verify_node(store(), node_id))
 
 
 def node_json(n: dict) -> dict:
@@ -224,7 +274,8 @@ def dossier(code: str):
     if d is None:
         abort(404)
     return render_template("hub/dossier.html", d=d,
-                           events=store().dossier_events(d["node_id"], code))
+                           events=store().dossier_events(d["node_id"], code),
+                           attachments=store().dossier_attachments(code))
 
 
 # -- reports: the same Biểu 06a table per commune and for the province ---------------------

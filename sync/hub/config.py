@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from edge_node.config import OPTIONS as NODE_OPTIONS
 from edge_node.config import Config, Option, _positive, load_config
 
 HOME_ENV = "SYNC_HUB_HOME"
@@ -39,6 +40,20 @@ OPTIONS: tuple[Option, ...] = (
            "How long an account stays locked after too many failed logins."),
     Option("api_token_hours", int, 12, "SYNC_HUB_API_TOKEN_HOURS", "Lifetime of an API token."),
     Option("log_level", str, "INFO", "SYNC_HUB_LOG_LEVEL", "Logging level."),
+    Option("attachment_max_mb", int, 20, "SYNC_HUB_ATTACHMENT_MAX_MB",
+           "Largest attachment the hub takes from a node, in MB.", _positive),
+    Option("staging_max_mb", int, 1024, "SYNC_HUB_STAGING_MAX_MB",
+           "Room for attachment uploads in progress (all nodes); more is refused until "
+           "uploads finish or are cleaned.", _positive),
+    Option("staging_keep_days", int, 7, "SYNC_HUB_STAGING_KEEP_DAYS",
+           "Uploads untouched this many days are abandoned and their staging removed.",
+           _positive),
+    *(Option(o.name, o.type, o.default, o.env.replace("EDGE_NODE_", "SYNC_HUB_"),
+             o.description, o.check) for o in NODE_OPTIONS
+      if o.name in ("login_rate_per_minute", "api_rate_per_minute")),
+    Option("population_source", str, "file:population.json", "SYNC_HUB_POPULATION_SOURCE",
+           "Where population look-ups are answered from: 'file:NAME' reads a JSON list of "
+           "(test) citizens in the hub home; nothing found is answered 'not found'."),
     Option("notification_sender", str, "file", "SYNC_HUB_NOTIFICATION_SENDER",
            "How applicant notifications leave the hub: 'file' (JSON lines under "
            "<home>/notifications/) or 'package.module:factory' (factory(cfg) returns an object "

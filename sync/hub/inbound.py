@@ -49,8 +49,9 @@ def _authenticate():
         return None
     info = accounts.resolve_session(_store().db, token, kind="api", now=now, idle=None) \
         if token else None
+    # an admin's API token, if it may write (tokens carry scopes since issue 10)
     if info is not None and info.user["role"] == "admin" and not info.user[
-            "must_change_password"]:
+            "must_change_password"] and "write" in getattr(info, "scopes", {"write"}):
         g.caller = info.user["username"]
         return None
     return api_error(401, "unauthorized", "send Authorization: Bearer <token> (sync-hub token "

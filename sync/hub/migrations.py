@@ -106,6 +106,64 @@ H2 = [
     "ALTER TABLE nodes ADD COLUMN clock_skew_seconds INTEGER",
 ]
 
+# Attachments (issue #6), portable SQL. ``hub_attachments`` holds what nodes announced
+# (``attachment.added`` / ``attachment.removed`` events); ``hub_files`` the bytes the hub
+# verified and stored by hash. An attachment is present only when both exist.
+# ``hub_uploads`` tracks the staging of a transfer in progress (bounded and cleaned).
+H4 = [
+    """CREATE TABLE hub_attachments (
+        node_id TEXT NOT NULL,
+        attachment_id TEXT NOT NULL,
+        dossier_code TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        mime TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        label TEXT NOT NULL DEFAULT '',
+        uploaded_at TEXT NOT NULL,
+        uploaded_by TEXT NOT NULL DEFAULT '',
+        announced_seq INTEGER NOT NULL,
+        removed_at TEXT,
+        removed_by TEXT NOT NULL DEFAULT '',
+        removed_reason TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (node_id, attachment_id)
+    )""",
+    "CREATE INDEX hub_attachments_dossier ON hub_attachments(dossier_code)",
+    "CREATE INDEX hub_attachments_sha ON hub_attachments(node_id, sha256)",
+    """CREATE TABLE hub_files (
+        sha256 TEXT PRIMARY KEY,
+        size BIGINT NOT NULL,
+        first_node_id TEXT NOT NULL,
+        verified_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE hub_uploads (
+        node_id TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        received BIGINT NOT NULL DEFAULT 0,
+        chunks INTEGER NOT NULL DEFAULT 0,
+        started_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (node_id, sha256)
+    )""",
+]
+
+# Security (issue 10): scoped API tokens (same columns as the node's sessions), and which
+# population look-ups the hub has answered, so an answer is published exactly once.
+H3 = [
+    "ALTER TABLE sessions ADD COLUMN scopes TEXT NOT NULL DEFAULT 'read write'",
+    "ALTER TABLE sessions ADD COLUMN label TEXT NOT NULL DEFAULT ''",
+    """CREATE TABLE hub_population_answers (
+        node_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        request_id TEXT NOT NULL,
+        officer TEXT NOT NULL DEFAULT '',
+        found INTEGER NOT NULL,
+        answered_at TEXT NOT NULL,
+        PRIMARY KEY (node_id, seq)
+    )""",
+]
+
 # Work from the province (issue 7): integration tokens (only their hash is kept),
 # online dossiers received from DVCQG, facts about dossiers, applicant notifications
 # to deliver and identity checks answered. Portable SQL (text keys, no rowid).
@@ -165,4 +223,5 @@ H5 = [
     )""",
 ]
 
-HUB_MIGRATIONS: list[tuple[int, list[str]]] = [(1, H1), (2, H2), (5, H5)]
+HUB_MIGRATIONS: list[tuple[int, list[str]]] = [(1, H1), (2, H2), (3, H3), (4, H4),
+                                              (5, H5)]

@@ -6,12 +6,16 @@ with bytes and get bytes back.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
 import re
 import secrets
+import threading
 import uuid
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from vietnam_provinces import Ward
 
@@ -81,6 +85,10 @@ def enroll(store: HubStore, *, hub_id: str, identity: protocol.Identity, body: d
         raise HubError("bad_bundle", "node_bundle is not a valid public key bundle") from None
     label = str(body.get("label") or "")[:100]
     stamp = to_iso(now)
+    version = body.get("protocol_version", 1)  # nodes from before the field speak version 1
+    if type(version) is not int or version not in protocol.SUPPORTED_VERSIONS:
+        raise HubError("unsupported_version", protocol.version_problem(
+            version if type(version) is int else -1), 400)
 
     def make_node(code_row: dict) -> dict:
         number = store.count_nodes(code_row["commune_code"]) + 1
@@ -155,9 +163,11 @@ def _open(store, identity, hub_id, data, max_bytes, remote, now, before=None):
 
 
 def push(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: bytes,
-         now: datetime, max_bytes: int, remote: str = "", after_apply=None) -> bytes:
+         now: datetime, max_bytes: int, remote: str = "", population=None,
+         after_apply=None) -> bytes:
     """Verify, apply once and acknowledge a batch; returns the sealed ack.
 
+    With a *population* source, look-ups the node sent are answered into its feed.
     *after_apply(store, node_id, records, now)* runs once after a batch is applied
     (the province's follow-up work: notifications, identity checks); its failure is
     logged and never costs the node its acknowledgement.
@@ -203,6 +213,10 @@ def push(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: byt
                             "old copy?)", remote)
         raise HubError("seq_reused", "these sequence numbers already hold other events; the "
                        "node's database went back in time: re-enroll it as a new node", 409)
+    if population is not None:
+        from sync.hub.population import answer_pending
+
+        answer_pending(store, header["sender"], population, to_iso(now))
     if after_apply is not None and result.status == "applied":
         try:
             after_apply(store, header["sender"], records, now)
@@ -243,8 +257,8 @@ def pull(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: byt
 
 
 def import_file(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: bytes,
-                now: datetime, max_bytes: int, feed_limit: int,
-                after_apply=None) -> tuple[bytes, int]:
+                now: datetime, max_bytes: int, feed_limit: int, cfg=None,
+                population=None, after_apply=None) -> tuple[bytes, int]:
     """Apply a node's USB file and return ``(reply file, batches applied)``.
 
     Every envelope is verified (signature, sender, receiver) before any batch
@@ -265,16 +279,28 @@ def import_file(store: HubStore, *, hub_id: str, identity: protocol.Identity, da
         except protocol.ProtocolError as exc:
             store.log_rejection(to_iso(now), "", exc.code, f"file: {exc.message}", "usb")
             raise HubError(exc.code, exc.message, STATUS_OF.get(exc.code, 400)) from None
-    replies, applied = [], 0
+    replies, applied, states = [], 0, {}
     for env in envelopes:
         kind = json.loads(env[12:12 + int.from_bytes(env[8:12], "big")])["kind"]
         if kind == protocol.KIND_BATCH:
             replies.append(push(store, hub_id=hub_id, identity=identity, data=env, now=now,
-                                max_bytes=max_bytes, remote="usb", after_apply=after_apply))
+                                max_bytes=max_bytes, remote="usb", population=population,
+                                after_apply=after_apply))
             applied += 1
+        elif kind == KIND_CHUNK and cfg is not None:
+            # attachment chunks (after the batches that announce them); one refused chunk
+            # is logged and skipped, the rest of the file still applies
+            try:
+                node_id, state = _chunk_state(store, cfg, identity, env, now, "usb")
+            except HubError:
+                continue
+            states.setdefault(node_id, {})[state["sha256"]] = state
         elif kind == "pull":
             replies.append(pull(store, hub_id=hub_id, identity=identity, data=env, now=now,
                                 limit=feed_limit, remote="usb"))
+    for node_id, by_file in states.items():  # one answer per file: where the hub stands
+        replies.append(_reply(store, identity, hub_id, node_id, KIND_STATE,
+                              list(by_file.values()), 0, 0, now))
     return write_bundle(replies), applied
 
 
@@ -295,3 +321,199 @@ def reconcile(store: HubStore, *, hub_id: str, identity: protocol.Identity, data
     store.save_reconcile(node_id, compare(theirs, ours), to_iso(now))
     records = [{"date": day, "digest": digest} for day, digest in ours.items()]
     return _reply(store, identity, hub_id, node_id, "reconcile", records, 0, 0, now)
+
+
+# -- attachments: chunked, resumable, verified before they are recorded --------------------
+
+KIND_OFFER, KIND_CHUNK, KIND_STATE = "att_offer", "att_chunk", "att_state"
+CHUNK_BYTES = 1024 * 1024  # the node's edge_node.domain.attachments.CHUNK_BYTES
+_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+_B64_RE = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
+# One transfer step at a time per hub process: a chunk is written, flushed and counted
+# before the next one (even a duplicated request) looks at the offset.
+_UPLOAD_LOCK = threading.Lock()
+
+
+def _staging(cfg, node_id: str, sha256: str) -> Path:
+    return cfg.home / "staging" / "attachments" / node_id / f"{sha256}.part"
+
+
+def files_root(cfg) -> Path:
+    """Where the hub keeps verified attachment files by hash: ``{home}/attachments``."""
+    return cfg.home / "attachments"
+
+
+def clean_staging(store: HubStore, cfg, now: datetime) -> int:
+    """Remove uploads untouched for ``staging_keep_days`` (row and staging file)."""
+    before = to_iso(now - timedelta(days=cfg.staging_keep_days))
+    stale = store.stale_uploads(before)
+    for row in stale:
+        _staging(cfg, row["node_id"], row["sha256"]).unlink(missing_ok=True)
+        store.drop_upload(row["node_id"], row["sha256"])
+    return len(stale)
+
+
+def _state(sha256: str, status: str, next_offset: int, message: str = "") -> dict:
+    out = {"sha256": sha256, "status": status, "next_offset": next_offset}
+    if message:
+        out["message"] = message
+    return out
+
+
+def _finish(store: HubStore, cfg, node_id: str, sha256: str, size: int, now: datetime,
+            remote: str) -> dict:
+    """Whole file staged: verify its hash, then store it by hash and record it."""
+    from edge_node.store import blobs
+
+    part = _staging(cfg, node_id, sha256)
+    if blobs.file_sha256(part) != sha256:
+        part.unlink(missing_ok=True)
+        store.drop_upload(node_id, sha256)
+        store.log_rejection(to_iso(now), node_id, "hash_mismatch",
+                            f"attachment {sha256[:16]}…: the bytes do not match the hash; "
+                            "staging discarded", remote)
+        return _state(sha256, "mismatch", 0, "whole-file sha256 differs; send it again")
+    blobs.commit_temp(files_root(cfg), part, sha256)  # the file first, then the row
+    store.finish_upload(node_id, sha256, size, to_iso(now))
+    return _state(sha256, "complete", size)
+
+
+def _prepare(store: HubStore, cfg, node_id: str, sha256: str, size, now: datetime,
+             remote: str) -> dict:
+    """Where the hub stands for this file: complete, unknown, or partial at an offset."""
+    from edge_node.store import blobs
+
+    if not isinstance(sha256, str) or not _SHA_RE.match(sha256) or type(size) is not int \
+            or size <= 0:
+        raise HubError("bad_request", "attachment record needs sha256 (hex) and size > 0")
+    if store.hub_file(sha256) is not None and blobs.path_for(files_root(cfg), sha256).exists():
+        return _state(sha256, "complete", size)
+    announced = store.announced_size(node_id, sha256)
+    if announced is None:
+        return _state(sha256, "unknown", 0, "no attachment.added event for this file yet")
+    if announced != size:
+        raise HubError("size_mismatch", "size differs from the announced one")
+    if size > cfg.attachment_max_mb * 1024 * 1024:
+        raise HubError("too_large", f"attachment over {cfg.attachment_max_mb} MB", 413)
+    upload = store.upload(node_id, sha256)
+    part = _staging(cfg, node_id, sha256)
+    if upload is None:
+        clean_staging(store, cfg, now)
+        if store.staging_bytes() + size > cfg.staging_max_mb * 1024 * 1024:
+            raise HubError("staging_full", "the hub's upload staging is full; try later", 503)
+        store.start_upload(node_id, sha256, size, to_iso(now))
+        upload = store.upload(node_id, sha256)
+    part.parent.mkdir(parents=True, exist_ok=True)
+    received = upload["received"]
+    have = part.stat().st_size if part.exists() else 0
+    if have < received:  # staging lost (disk trouble, restore): start over, never guess
+        received = 0
+        store.reset_upload(node_id, sha256, 0, to_iso(now))
+    if have != received:  # a chunk half-written when the process died: cut it off
+        with open(part, "ab") as handle:
+            handle.truncate(received)
+            blobs.fsync_close(handle)
+    if not part.exists():
+        part.touch()
+    if received == size:
+        return _finish(store, cfg, node_id, sha256, size, now, remote)
+    return _state(sha256, "partial", received)
+
+
+def _att_open(store, cfg, identity, data, now, remote, kind: str) -> protocol.Opened:
+    def check(header: dict) -> None:
+        if header["kind"] != kind:
+            raise protocol.ProtocolError("wrong_kind", f"expected {kind}, got {header['kind']}")
+
+    limit = CHUNK_BYTES * 2 + 64 * 1024  # base64 of one chunk, compressed, with its header
+    opened = _open(store, identity, cfg.hub_id, data, limit, remote, now, check)
+    if len(opened.records) != 1:
+        raise HubError("bad_request", "one attachment record per envelope")
+    return opened
+
+
+def attachment_offer(store: HubStore, *, cfg, identity: protocol.Identity, data: bytes,
+                     now: datetime, remote: str = "") -> bytes:
+    """Answer ``{sha256, size}`` with the hub's state for that file (offset to send from)."""
+    opened = _att_open(store, cfg, identity, data, now, remote, KIND_OFFER)
+    node_id, record = opened.header["sender"], opened.records[0]
+    with _UPLOAD_LOCK:
+        state = _prepare(store, cfg, node_id, record.get("sha256"), record.get("size"), now,
+                         remote)
+    store.seen(node_id, to_iso(now))
+    return _reply(store, identity, cfg.hub_id, node_id, KIND_STATE, [state], 0, 0, now)
+
+
+def attachment_chunk(store: HubStore, *, cfg, identity: protocol.Identity, data: bytes,
+                     now: datetime, remote: str = "") -> bytes:
+    """Verify one chunk (its own sha256), append it at the expected offset, answer the next.
+
+    A chunk at another offset (a duplicate, a replay) writes nothing and is answered with
+    the offset the hub expects. The last chunk triggers the whole-file check.
+    """
+    node_id, state = _chunk_state(store, cfg, identity, data, now, remote)
+    return _reply(store, identity, cfg.hub_id, node_id, KIND_STATE, [state], 0, 0, now)
+
+
+def _chunk_state(store: HubStore, cfg, identity, data: bytes, now: datetime,
+                 remote: str) -> tuple[str, dict]:
+    from edge_node.store import blobs
+
+    opened = _att_open(store, cfg, identity, data, now, remote, KIND_CHUNK)
+    node_id, record = opened.header["sender"], opened.records[0]
+    sha256, size, offset = record.get("sha256"), record.get("size"), record.get("offset")
+    text = record.get("data")
+    if type(offset) is not int or offset < 0 or not isinstance(text, str) \
+            or not _B64_RE.match(text) or len(text) > (CHUNK_BYTES * 4) // 3 + 4:
+        raise HubError("bad_request", "chunk needs offset >= 0 and base64 data")
+    chunk = base64.b64decode(text, validate=True)
+    if hashlib.sha256(chunk).hexdigest() != record.get("chunk_sha256"):
+        store.log_rejection(to_iso(now), node_id, "chunk_mismatch",
+                            f"attachment chunk at {offset}: bytes differ from their sha256",
+                            remote)
+        raise HubError("chunk_mismatch", "chunk bytes do not match chunk_sha256; send it again")
+    with _UPLOAD_LOCK:
+        state = _prepare(store, cfg, node_id, sha256, size, now, remote)
+        if state["status"] == "partial" and offset == state["next_offset"]:
+            if len(chunk) != min(CHUNK_BYTES, size - offset):
+                raise HubError("bad_chunk", "chunks are 1 MiB each except the last")
+            part = _staging(cfg, node_id, sha256)
+            with open(part, "r+b") as handle:
+                handle.seek(offset)
+                handle.write(chunk)
+                handle.truncate(offset + len(chunk))
+                blobs.fsync_close(handle)  # bytes on disk before the offset moves
+            store.advance_upload(node_id, sha256, offset + len(chunk), to_iso(now))
+            state = (_finish(store, cfg, node_id, sha256, size, now, remote)
+                     if offset + len(chunk) == size else
+                     _state(sha256, "partial", offset + len(chunk)))
+    store.seen(node_id, to_iso(now))
+    return node_id, state
+RECOVER_LIMIT = 500
+
+
+def recover(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: bytes,
+            now: datetime, remote: str = "") -> bytes:
+    """Tell a node restored from a backup what the hub holds of it.
+
+    The request ``{after}`` names the node's last sequence number; the reply's
+    first record is the hub's state (``acked_seq``, ``acked_event_id``,
+    ``last_digest``) and the rest are the node's own records after *after*
+    (at most :data:`RECOVER_LIMIT`; the node asks again from the last one).
+    Nothing changes on the hub: the node resumes the chain where the hub stands.
+    """
+    def check(header: dict) -> None:
+        if header["kind"] != "recover":
+            raise protocol.ProtocolError("wrong_kind", f"expected recover, got {header['kind']}")
+
+    opened = _open(store, identity, hub_id, data, 64 * 1024, remote, now, check)
+    node_id = opened.header["sender"]
+    after = opened.records[0].get("after") if opened.records else None
+    if type(after) is not int or after < 0:
+        raise HubError("bad_request", "recover needs {after: int >= 0}")
+    state = store.recovery_state(node_id)
+    events = store.events_after(node_id, after, RECOVER_LIMIT)
+    store.seen(node_id, to_iso(now))
+    last = events[-1]["seq"] if events else after
+    return _reply(store, identity, hub_id, node_id, "recover", [state, *events], after + 1,
+                  last, now)

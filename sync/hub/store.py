@@ -18,6 +18,8 @@ from sync.hub.migrations import HUB_MIGRATIONS
 from sync.protocol import GENESIS_HASH
 
 ONE_OWNER_KINDS = ("dossier.event",)
+ATTACHMENT_KINDS = ("attachment.added", "attachment.removed")
+_ATTACHMENT_MIMES = ("application/pdf", "image/jpeg", "image/png")
 _SCALAR = (str, int, float, bool, type(None))
 _TIME_FIELDS = ("received_at", "due_at", "completed_at", "returned_at", "updated_at")
 
@@ -370,6 +372,8 @@ class HubStore(ProvinceStore):
                     " received_at) VALUES (?,?,?,?,?,?,?,?)",
                     (node_id, seq, str(record.get("event_id", ""))[:64], kind,
                      str(record.get("at", ""))[:40], payload_text, header["batch_id"], now))
+                if kind in ATTACHMENT_KINDS:
+                    self._note_attachment(node_id, seq, kind, record.get("payload"))
                 applied += 1
             self.db.conn.execute(
                 "INSERT INTO hub_batches (node_id, batch_id, first_seq, last_seq, digest,"
@@ -465,6 +469,24 @@ class HubStore(ProvinceStore):
                                " node_id = ? ORDER BY seq", [node_id]):
             yield r["at"], r["event_id"], r["kind"], json.loads(r["payload"])
 
+    # -- recovery of a node restored from a backup (portable SQL) -------------------------
+
+    def recovery_state(self, node_id: str) -> dict:
+        """What the hub holds of a node: last applied seq, its event id and the chain digest."""
+        row = self.db.conn.execute(
+            "SELECT n.acked_seq, n.last_digest, e.event_id FROM nodes n LEFT JOIN hub_events e"
+            " ON e.node_id = n.node_id AND e.seq = n.acked_seq WHERE n.node_id = ?",
+            (node_id,)).fetchone()
+        return {"acked_seq": row[0], "last_digest": row[1] or GENESIS_HASH,
+                "acked_event_id": row[2]}
+
+    def events_after(self, node_id: str, after: int, limit: int) -> list[dict]:
+        """The node's own records the hub holds after *after*, in order, as it sent them."""
+        return [{"seq": r[0], "event_id": r[1], "kind": r[2], "at": r[3],
+                 "payload": json.loads(r[4])} for r in self.db.conn.execute(
+            "SELECT seq, event_id, kind, at, payload FROM hub_events WHERE node_id = ?"
+            " AND seq > ? ORDER BY seq LIMIT ?", (node_id, after, limit)).fetchall()]
+
     def save_reconcile(self, node_id: str, result: dict, now: str) -> None:
         with write_tx(self.db):
             self.db.conn.execute("UPDATE nodes SET reconcile = ?, reconciled_at = ? WHERE"
@@ -529,3 +551,132 @@ class HubStore(ProvinceStore):
                                    " LIMIT 1").fetchone()
         return json.loads(row[0]) if row else None
 
+    # -- attachments (issue #6; portable SQL for the PostgreSQL port) ----------------------
+
+    def _note_attachment(self, node_id: str, seq: int, kind: str, payload) -> None:
+        """Record what a node announced; never marks the bytes present (see hub_files).
+
+        A malformed announcement is only archived (in hub_events), never raised: one bad
+        record must not block the batch.
+        """
+        if not isinstance(payload, dict):
+            return
+        text = {k: payload.get(k) for k in ("attachment_id", "dossier_code", "sha256")}
+        if not all(isinstance(v, str) and 0 < len(v) <= 64 for v in text.values()):
+            return
+        if kind == "attachment.removed":
+            self.db.conn.execute(
+                "UPDATE hub_attachments SET removed_at = ?, removed_by = ?, removed_reason = ?"
+                " WHERE node_id = ? AND attachment_id = ? AND removed_at IS NULL",
+                (str(payload.get("removed_at", ""))[:40], str(payload.get("removed_by", ""))[:64],
+                 str(payload.get("reason", ""))[:500], node_id, text["attachment_id"]))
+            return
+        size = payload.get("size")
+        if type(size) is not int or size <= 0 or payload.get("mime") not in _ATTACHMENT_MIMES:
+            return
+        self.db.conn.execute(
+            "INSERT INTO hub_attachments (node_id, attachment_id, dossier_code, sha256, size,"
+            " mime, name, label, uploaded_at, uploaded_by, announced_seq) VALUES"
+            " (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (node_id, attachment_id) DO NOTHING",
+            (node_id, text["attachment_id"], text["dossier_code"], text["sha256"], size,
+             payload["mime"], str(payload.get("name", ""))[:200],
+             str(payload.get("label", ""))[:300], str(payload.get("uploaded_at", ""))[:40],
+             str(payload.get("uploaded_by", ""))[:64], seq))
+
+    def announced_size(self, node_id: str, sha256: str) -> int | None:
+        """The size *node_id* announced for a file, or None if it never announced it."""
+        row = self.db.conn.execute("SELECT max(size) FROM hub_attachments WHERE node_id = ?"
+                                   " AND sha256 = ?", (node_id, sha256)).fetchone()
+        return row[0] if row else None
+
+    def hub_file(self, sha256: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM hub_files WHERE sha256 = ?", [sha256]))
+        return rows[0] if rows else None
+
+    def upload(self, node_id: str, sha256: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM hub_uploads WHERE node_id = ? AND sha256 = ?",
+                                  [node_id, sha256]))
+        return rows[0] if rows else None
+
+    def start_upload(self, node_id: str, sha256: str, size: int, now: str) -> None:
+        with write_tx(self.db):
+            self.db.conn.execute(
+                "INSERT INTO hub_uploads (node_id, sha256, size, received, chunks, started_at,"
+                " updated_at) VALUES (?,?,?,0,0,?,?) ON CONFLICT (node_id, sha256) DO NOTHING",
+                (node_id, sha256, size, now, now))
+
+    def advance_upload(self, node_id: str, sha256: str, received: int, now: str) -> None:
+        """Record a chunk written and flushed to staging (called after the fsync)."""
+        with write_tx(self.db):
+            self.db.conn.execute(
+                "UPDATE hub_uploads SET received = ?, chunks = chunks + 1, updated_at = ?"
+                " WHERE node_id = ? AND sha256 = ?", (received, now, node_id, sha256))
+
+    def reset_upload(self, node_id: str, sha256: str, received: int, now: str) -> None:
+        with write_tx(self.db):
+            self.db.conn.execute(
+                "UPDATE hub_uploads SET received = ?, updated_at = ? WHERE node_id = ? AND"
+                " sha256 = ?", (received, now, node_id, sha256))
+
+    def drop_upload(self, node_id: str, sha256: str) -> None:
+        with write_tx(self.db):
+            self.db.conn.execute("DELETE FROM hub_uploads WHERE node_id = ? AND sha256 = ?",
+                                 (node_id, sha256))
+
+    def finish_upload(self, node_id: str, sha256: str, size: int, now: str) -> None:
+        """The verified file is in place: record it and end the upload, in one transaction."""
+        with write_tx(self.db):
+            self.db.conn.execute(
+                "INSERT INTO hub_files (sha256, size, first_node_id, verified_at) VALUES"
+                " (?,?,?,?) ON CONFLICT (sha256) DO NOTHING", (sha256, size, node_id, now))
+            self.db.conn.execute("DELETE FROM hub_uploads WHERE node_id = ? AND sha256 = ?",
+                                 (node_id, sha256))
+
+    def staging_bytes(self) -> int:
+        row = self.db.conn.execute("SELECT coalesce(sum(size), 0) FROM hub_uploads").fetchone()
+        return int(row[0])
+
+    def stale_uploads(self, before: str) -> list[dict]:
+        return list(self.db.query("SELECT * FROM hub_uploads WHERE updated_at < ?", [before]))
+
+    def dossier_attachments(self, code: str) -> list[dict]:
+        """A dossier's announced attachments; ``verified_at`` is set once the bytes are in."""
+        return list(self.db.query(
+            "SELECT a.*, f.verified_at, f.size AS stored_size FROM hub_attachments a"
+            " LEFT JOIN hub_files f ON f.sha256 = a.sha256 WHERE a.dossier_code = ?"
+            " ORDER BY a.uploaded_at, a.attachment_id", [code]))
+    # -- audit chains and population look-ups (issue 10) ---------------------------------
+
+    def audit_slots(self, node_id: str):
+        """A node's ``audit.entry`` records in the order they arrived."""
+        for (payload,) in self.db.conn.execute(
+                "SELECT payload FROM hub_events WHERE node_id = ? AND kind = ? ORDER BY seq",
+                (node_id, "audit.entry")):
+            yield json.loads(payload)
+
+    def unanswered_lookups(self, node_id: str) -> list[dict]:
+        """Population look-ups of a node the hub has not answered yet."""
+        return [{"seq": r[0], "payload": json.loads(r[1])} for r in self.db.conn.execute(
+            "SELECT e.seq, e.payload FROM hub_events e WHERE e.node_id = ? AND e.kind = ?"
+            " AND NOT EXISTS (SELECT 1 FROM hub_population_answers a WHERE a.node_id ="
+            " e.node_id AND a.seq = e.seq) ORDER BY e.seq", (node_id, "population.lookup"))]
+
+    def answer_lookup(self, node_id: str, seq: int, request_id: str, officer: str,
+                      answer: dict, now: str) -> bool:
+        """Record the answer to one look-up and put it in that node's feed, once."""
+        with write_tx(self.db):
+            cur = self.db.conn.execute(
+                "INSERT INTO hub_population_answers (node_id, seq, request_id, officer, found,"
+                " answered_at) VALUES (?,?,?,?,?,?) ON CONFLICT (node_id, seq) DO NOTHING",
+                (node_id, seq, request_id[:64], officer[:64], int(bool(answer.get("found"))),
+                 now))
+            if cur.rowcount != 1:
+                return False
+            self._publish("population.answer", answer, now, [node_id])
+            return True
+
+    def population_answers(self, node_id: str | None = None) -> list[dict]:
+        sql, params = "SELECT * FROM hub_population_answers", []
+        if node_id:
+            sql, params = sql + " WHERE node_id = ?", [node_id]
+        return list(self.db.query(sql + " ORDER BY answered_at, node_id, seq", params))

@@ -6,6 +6,11 @@ answer), ``delay`` (answer late), ``truncate`` (cut the answer short),
 request to the hub twice, answer with the second reply), ``hang_up``
 (forward, then close before answering: the hub applied it, the node never
 hears).
+
+Beyond the random modes: ``corrupt_request`` flips a byte in the middle of the request
+body (the hub must refuse it); ``rule(path) -> mode | None`` picks a mode per request
+path once the request is read, and ``requests`` lists ``(path, body bytes, mode)`` of
+every request, so tests can count what actually went on the wire.
 """
 
 from __future__ import annotations
@@ -68,6 +73,8 @@ class FaultProxy:
         self.bytes_per_second = bytes_per_second  # 0: unlimited
         self.wire_bytes = 0
         self.loss = 0.0  # chance that a connection is dropped (packet loss, roughly)
+        self.rule = None  # path -> mode or None, applied after the request is read
+        self.requests: list[tuple[str, int, str]] = []
         self._stop = False
         threading.Thread(target=self._serve, daemon=True).start()
 
@@ -95,8 +102,18 @@ class FaultProxy:
         self.seen.append(mode)
         try:
             request = _read_request(conn)
+            path = request.split(b" ", 2)[1].decode("latin-1") if request.count(b" ") > 1 \
+                else ""
+            if self.rule is not None:
+                mode = self.rule(path) or mode
+            head, _, body = request.partition(b"\r\n\r\n")
+            self.requests.append((path, len(body), mode))
             if mode == "drop" or not request:
                 return
+            if mode == "corrupt_request" and len(body) > 200:
+                at = len(body) // 2
+                request = head + b"\r\n\r\n" + body[:at] + bytes([body[at] ^ 0x01]) + \
+                    body[at + 1:]
             try:
                 reply = _forward(self.upstream, request)
                 if mode == "duplicate":

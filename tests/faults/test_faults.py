@@ -168,6 +168,8 @@ def test_a_node_clock_days_off_still_syncs_and_is_flagged(linked, cfg, db):
 
 def test_a_node_restored_from_an_old_copy_is_stopped_loudly_not_silently_dropped(linked, cfg,
                                                                                   db, tmp_path):
+    # The database file was copied back by hand, not with 'edge-node restore': the node
+    # does not know it went back in time, so the hub's refusal is what protects the data.
     hub, world = linked
     for _ in range(5):
         world.receive()
@@ -200,6 +202,78 @@ def test_a_node_restored_from_an_old_copy_is_stopped_loudly_not_silently_dropped
                            ).fetchone()[0] >= 1
     finally:
         con.close()
+
+
+def test_a_node_restored_with_the_restore_command_gets_back_what_the_hub_holds(linked, cfg,
+                                                                              db, tmp_path):
+    from edge_node.store import dossiers as dossier_store
+    from edge_node.store.db import open_db
+    from edge_node.store.outbox import RecoveryPending
+    from tests.integration.lifecycle_helpers import World
+    from tests.integration.sync_helpers import node_cli
+
+    hub, world = linked
+    early = [world.receive()["code"] for _ in range(5)]
+    assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None
+    archive = tmp_path / "yesterday.zip"
+    assert node_cli(cfg.home, "backup", "--out", str(archive)).returncode == 0
+    late = [world.receive()["code"] for _ in range(5)]
+    world.act(early[0], "transfer", "canbo")  # a change to a dossier the backup holds
+    assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None
+    lost = world.receive()["code"]  # made after the backup and never sent: lost
+    sent = {code: dossier_store.get(db, code) for code in early + late}
+    db.conn.close()
+
+    hub.stop()  # the province is out of reach while IT restores
+    out = node_cli(cfg.home, "restore", str(archive))
+    assert out.returncode == 0, out.stderr
+    assert "Could not reach the province" in out.stdout
+    restored = open_db(cfg.db_path)
+    try:
+        clerk = World(restored, world.now)
+        assert dossier_store.get(restored, late[0]) is None
+        with pytest.raises(RecoveryPending):  # no new number before the hub has spoken
+            clerk.receive()
+        assert sync_service.status(restored)["recover_pending"]
+        hub.start()
+        report = sync_service.sync_once(restored, cfg, now_fn=now_utc)
+        assert report.error is None and report.stages[0] == "recover"
+        # every dossier the province had is back, exactly as it was
+        assert {c: dossier_store.get(restored, c) for c in sent} == sent
+        assert dossier_store.get(restored, lost) is None
+        from edge_node.services.processing import projection_matches_events
+        assert all(projection_matches_events(restored, c) for c in sent)
+        # new work takes numbers after the recovered ones and flows normally
+        fresh = clerk.receive()["code"]
+        assert fresh not in sent
+        clerk.act(late[1], "transfer", "canbo")
+        assert_converged(hub, cfg, restored)
+        node_id = sync_service.enrolled(restored)["node_id"]
+        con = sqlite3.connect(hub.home / "hub.db")
+        try:
+            assert con.execute("SELECT count(*) FROM rejections WHERE node_id = ? AND code ="
+                               " 'seq_reused'", (node_id,)).fetchone()[0] == 0
+            assert con.execute("SELECT count(*) FROM hub_dossiers").fetchone()[0] == 11
+        finally:
+            con.close()
+        # restored again while the province is reachable: the command recovers at once
+        again = tmp_path / "today.zip"
+        assert node_cli(cfg.home, "backup", "--out", str(again)).returncode == 0
+        more = [clerk.receive()["code"] for _ in range(2)]
+        assert sync_service.sync_once(restored, cfg, now_fn=now_utc).error is None
+    finally:
+        restored.conn.close()
+    out = node_cli(cfg.home, "restore", str(again))
+    assert out.returncode == 0, out.stderr
+    assert "Recovered from the province 2 events (2 dossier events)" in out.stdout
+    final = open_db(cfg.db_path)
+    try:
+        assert all(dossier_store.get(final, c) for c in more)
+        assert not sync_service.status(final)["recover_pending"]
+        World(final, world.now).receive()  # work goes on at once
+        assert_converged(hub, cfg, final)
+    finally:
+        final.conn.close()
 
 
 def test_a_hub_restored_from_backup_resends_its_feed(linked, cfg, db, tmp_path):

@@ -23,6 +23,7 @@ def online_dossier(ma_ho_so: str = "G22.99-20261203-0000001", **changes) -> dict
             "TenTTHC": "Hỗ trợ chi phí mai táng cho đối tượng bảo trợ xã hội",
             "ChuHoSo": "Quàng Thị Mai", "SoGiayToChuHoSo": "011185004321",
             "SoDienThoai": "0987654321", "Email": "mai@example.com",
+            "DiaChi": "Bản Phăng, xã Mường Phăng, tỉnh Điện Biên",
             "NgayNopHoSo": submitted(), "TrangThaiHoSo": "1", "KenhThucHien": "2",
             "TaiKhoanDuocXacThucVoiVNeID": 1, "MaDoiTuong": "TECH-88123",
             "TaiLieuNop": [{"TepDinhKemId": "f1", "MaThanhPhanHoSo": "TP1",

@@ -250,6 +250,23 @@ def test_postal_return_needs_a_waybill_and_only_postal_has_one(world):
         "EL123456VN", 25000, "postal")
 
 
+def test_postal_return_goes_to_the_registered_address_or_one_given_then(world, db):
+    code = accepted(world)["code"]  # chose the counter at intake: no postal address
+    for action, who in (("transfer", "canbo"), ("handover", "chuyenvien"),
+                        ("complete", "lanhdao")):
+        world.act(code, action, who)
+    d = world.act(code, "return_result", "canbo", channel="postal", waybill_no="EL9VN",
+                  postal_address="Tổ 3, phường Mường Thanh")
+    assert d["postal_address"] == "Tổ 3, phường Mường Thanh"
+    assert processing.projection_matches_events(db, code)
+    other = accepted(world)
+    for action, who in (("transfer", "canbo"), ("handover", "chuyenvien"),
+                        ("complete", "lanhdao")):
+        world.act(other["code"], action, who)
+    d = world.act(other["code"], "return_result", "canbo", channel="postal", waybill_no="EL8VN")
+    assert d["postal_address"] == other["address"]  # falls back to the applicant's address
+
+
 def test_correction_reopens_a_returned_dossier_for_three_working_days(world):
     code = accepted(world)["code"]
     for action, who in (("transfer", "canbo"), ("handover", "chuyenvien"),

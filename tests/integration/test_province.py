@@ -100,7 +100,7 @@ def test_online_dossier_from_hub_to_node_offline_processing_and_back(linked, cfg
     hub.start()
     report = sync(db, cfg, world)
     # the identity answers pulled in the round are dossier events: they go back in it too
-    assert report.error is None and report.stages == ["push", "pull", "push"]
+    assert report.error is None and report.stages[-2:] == ["pull", "push"]
     assert sync_service.status(db)["pending_events"] == 0
     # statuses reached the hub as an ordinary dossier.event stream
     seen = hub.get(f"/api/v1/dossiers/{code}").json()

@@ -133,9 +133,9 @@ def test_reconciliation_says_khop_on_both_sides(hub, cfg, db, app):
         code = world.receive()["code"]
         world.act(code, "transfer", "canbo")
     assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None
-    world.receive()  # one more, not yet sent
+    world.receive()  # one more, not yet sent (its event and its audit entry)
     result = sync_service.reconcile(db, cfg, now_fn=now_utc)
-    assert result["match"] and result["pending_events"] == 1
+    assert result["match"] and result["pending_events"] == 2
     assert [d["date"] for d in result["days"]][-3:] == ["2026-12-07", "2026-12-08",
                                                          "2026-12-09"]
     node_id = sync_service.enrolled(db)["node_id"]
@@ -190,3 +190,23 @@ def test_province_calendar_hours_and_process_reach_the_node(hub, cfg, db):
     assert hub_cli(hub.home, "calendar", "override", "2026-12-04", "--clear").returncode == 0
     sync_service.sync_once(db, cfg, now_fn=now_utc)
     assert load_calendar(db, cfg.working_hours).is_working_day(date(2026, 12, 4))
+
+
+def test_hub_refuses_a_process_whose_steps_miss_the_legal_limit(hub, tmp_path):
+    catalog = tmp_path / "cat.json"
+    catalog.write_text(json.dumps({"format": "edge-node-catalog/1", "procedures": [
+        {"code": "3.000888", "name": "Thủ tục năm ngày",
+         "time_limit": {"value": 5, "unit": "working_days"}}]}), encoding="utf-8")
+    assert hub_cli(hub.home, "catalog", "import", str(catalog)).returncode == 0
+    short = hub_cli(hub.home, "process", "3.000888", "--steps",
+                    "Tiếp nhận | một cửa | 1;Thẩm định | chuyên viên | 30;Ký | lãnh đạo | 4;"
+                    "Trả | một cửa | 1")
+    assert short.returncode != 0 and "40 giờ làm việc" in short.stderr
+    right = hub_cli(hub.home, "process", "3.000888", "--steps",
+                    "Tiếp nhận | một cửa | 1;Thẩm định | chuyên viên | 34;Ký | lãnh đạo | 4;"
+                    "Trả | một cửa | 1")
+    assert right.returncode == 0, right.stderr
+    unknown = hub_cli(hub.home, "process", "9.999999", "--steps",
+                      "Tiếp nhận | một cửa | 1;Thẩm định | chuyên viên | 3;Ký | lãnh đạo | 1;"
+                      "Trả | một cửa | 1")
+    assert unknown.returncode == 0 and "could not be checked" in unknown.stderr

@@ -180,3 +180,51 @@ def test_a_malformed_event_is_quarantined_and_pages_keep_working(linked, cfg, db
                  "/api/v1/reports/period?from=2026-12-01&to=2026-12-31"):
         assert hub.get(path).status_code == 200, path
     assert "bad_event" in hub.get("/").text
+
+
+@pytest.mark.parametrize("version,words", [(2, "newer than this side supports (1..1)"),
+                                           (0, "older than this side supports (1..1)")])
+def test_the_hub_refuses_a_node_outside_its_protocol_window(linked, cfg, db, monkeypatch,
+                                                            version, words):
+    hub, _ = linked
+    # a node built for another protocol version: its envelopes are genuinely signed
+    real_seal = protocol.seal
+
+    def seal_as_other_version(*args, **kwargs):
+        with monkeypatch.context() as m:
+            m.setattr(protocol, "PROTOCOL_VERSION", version)
+            return real_seal(*args, **kwargs)
+
+    monkeypatch.setattr(protocol, "seal", seal_as_other_version)
+    report = sync_service.sync_once(db, cfg, now_fn=now_utc)
+    assert report.error == "unsupported_version"
+    state = sync_service.status(db)
+    assert "nâng cấp phần mềm" in state["last_error_message"]  # what the clerk reads
+    technical = db.conn.execute("SELECT value FROM settings WHERE key ="
+                                " 'sync.last_error_technical'").fetchone()[0]
+    assert words in technical  # what IT staff read: which side to upgrade
+    assert state["pending_events"] >= 3 and hub_events(hub) == 0
+    assert "unsupported_version" in hub.get("/").text  # logged at the hub
+    monkeypatch.setattr(protocol, "seal", real_seal)
+    assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None
+
+
+def test_enrollment_from_a_node_of_another_protocol_version_is_refused(tmp_path):
+    from tests.integration.sync_helpers import Hub
+
+    hub = Hub(tmp_path / "hub2").start()
+    try:
+        bundle = protocol.public_bundle(protocol.generate_identity())
+        for version, words in ((7, "newer"), (0, "older")):
+            resp = requests.post(hub.url + "/api/v1/enroll", timeout=10, json={
+                "code": hub.enroll_code(), "node_bundle": bundle,
+                "protocol_version": version})
+            assert resp.status_code == 400
+            error = resp.json()["error"]
+            assert error["code"] == "unsupported_version" and words in error["message"]
+        # a node from before the field is taken as version 1
+        resp = requests.post(hub.url + "/api/v1/enroll", timeout=10, json={
+            "code": hub.enroll_code(), "node_bundle": bundle})
+        assert resp.status_code == 201
+    finally:
+        hub.stop()
