@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -31,6 +32,16 @@ MIN_PASSWORD = 8
 # A fixed hash to check against when the username does not exist, so a wrong
 # username costs the same time as a wrong password (no account enumeration).
 _DUMMY_HASH = generate_password_hash("not-a-real-password", method="scrypt")
+# Each scrypt hash or check takes ~32 MB of memory (werkzeug's n=2**15, r=8) for ~0.1 s.
+# With 8 waitress threads, eight logins at once pushed the node from ~90 MB to ~360 MB
+# (bench/bench_node_scale.py); one at a time keeps it near 120 MB on the clerk's PC,
+# at the price of a login waiting a fraction of a second behind another.
+_SCRYPT_SLOT = threading.Lock()
+
+
+def _check_password(pwhash: str, password: str) -> bool:
+    with _SCRYPT_SLOT:
+        return check_password_hash(pwhash, password)
 
 
 class AccountError(ValueError):
@@ -65,7 +76,8 @@ def token_id(token_hash: str) -> str:
 
 
 def hash_password(password: str) -> str:
-    return generate_password_hash(password, method="scrypt")
+    with _SCRYPT_SLOT:
+        return generate_password_hash(password, method="scrypt")
 
 
 def new_password() -> str:
@@ -128,7 +140,7 @@ def authenticate(db: sqlite_utils.Database, username: str, password: str, *, now
     stamp = to_iso(now)
     user = users_store.get_by_username(db, username) if username else None
     if user is None:
-        check_password_hash(_DUMMY_HASH, password or "")
+        _check_password(_DUMMY_HASH, password or "")
         with write_tx(db):
             audit.append(db, at=stamp, actor=username[:50] or "?", action="login.unknown_user",
                          ip=ip)
@@ -145,7 +157,7 @@ def authenticate(db: sqlite_utils.Database, username: str, password: str, *, now
         raise AccountError(
             f"Tài khoản tạm khóa do đăng nhập sai nhiều lần. Thử lại sau {minutes} phút.",
             "locked")
-    if not check_password_hash(user["password_hash"], password or ""):
+    if not _check_password(user["password_hash"], password or ""):
         # Count inside the write transaction: parallel guesses are serialised and each
         # one counts, so a burst cannot slip past the limit.
         with write_tx(db):
@@ -180,7 +192,7 @@ def authenticate(db: sqlite_utils.Database, username: str, password: str, *, now
 def change_password(db: sqlite_utils.Database, user: dict, old: str, new: str, confirm: str,
                     *, now: datetime, ip: str = "", keep_session: str | None = None) -> None:
     """Change *user*'s password after checking the current one."""
-    if not check_password_hash(user["password_hash"], old or ""):
+    if not _check_password(user["password_hash"], old or ""):
         raise AccountError("Mật khẩu hiện tại không đúng.", "bad_credentials")
     if new != confirm:
         raise AccountError("Hai lần nhập mật khẩu mới không khớp.", "mismatch")

@@ -113,7 +113,7 @@ def attach(db: sqlite_utils.Database, cfg: Config, code: str, stream, *, filenam
     row = {"id": uuid.uuid4().hex, "dossier_code": code, "sha256": sha256, "size": size,
            "mime": mime, "original_name": rules.clean_name(filename, mime),
            "label": clean_label, "uploaded_at": stamp, "uploaded_by": user["username"],
-           "event_id": str(uuid.uuid4())}
+           "event_id": outbox.new_event_id()}
     with write_tx(db):
         if dossier_store.get(db, code) is None:
             raise AttachmentError("not_found", f"Không có hồ sơ {code}.", 404)

@@ -7,7 +7,6 @@ written in one transaction: either all exist or none.
 from __future__ import annotations
 
 import math
-import uuid
 from datetime import datetime
 
 import sqlite_utils
@@ -210,7 +209,7 @@ def receive(db: sqlite_utils.Database, payload: dict, *, user: dict, now: dateti
                 else f"PN-{local_day:%y%m%d}-{seq:04d}")
         row["code"] = code
         dossier_store.insert(db, row)
-        event_id = str(uuid.uuid4())
+        event_id = outbox.new_event_id()
         # The first event holds the whole stored row (defaults included), so the
         # projection can be rebuilt from events alone.
         stored = dossier_store.get(db, code)

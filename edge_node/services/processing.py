@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 import sqlite_utils
@@ -51,7 +50,7 @@ def act(db: sqlite_utils.Database, code: str, action: str, params: dict, *, user
             changes["dvcqg_status"] = lifecycle.dvcqg_status(changes["status"])
         changes["updated_at"] = stamp
         dossier_store.update(db, code, changes)
-        event_id = str(uuid.uuid4())
+        event_id = outbox.new_event_id()
         payload = {"set": changes, "data": decision.data}
         if decision.clock:
             payload["clock"] = decision.clock

@@ -15,6 +15,7 @@ the node after the backup and never sent are lost with the restore.
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import requests
@@ -74,22 +75,28 @@ def apply_records(db, records: list[dict], stamp: str) -> dict:
     One transaction. A number the node holds with another event means the
     backup is not this node's past: nothing is applied and ``seq_reused`` raised.
     """
+    with write_tx(db):
+        return _apply_records(db, records, stamp)
+
+
+def _apply_records(db, records: list[dict], stamp: str) -> dict:
     from edge_node.services.sync import SyncError
 
     counts = {"events": 0, "dossier_events": 0}
-    with write_tx(db):
-        for record in records:
-            held = outbox_store.event_id_at(db, record["seq"])
-            if held is not None:
-                if held != record["event_id"]:
-                    raise SyncError("seq_reused", f"event {record['seq']} differs from the hub's")
-                continue
-            outbox_store.insert_acked(db, seq=record["seq"], event_id=record["event_id"],
-                                      kind=record["kind"], payload=record["payload"],
-                                      at=record["at"], acked_at=stamp)
-            counts["events"] += 1
-            if record["kind"] == "dossier.event" and _apply_dossier_event(db, record):
-                counts["dossier_events"] += 1
+    for record in records:
+        held = outbox_store.event_id_at(db, record["seq"])
+        if held is not None:
+            if held != record["event_id"]:
+                raise SyncError("seq_reused", f"event {record['seq']} differs from the hub's")
+            continue
+        outbox_store.insert_acked(db, seq=record["seq"], event_id=record["event_id"],
+                                  kind=record["kind"], payload=record["payload"],
+                                  at=record["at"], acked_at=stamp)
+        counts["events"] += 1
+        if record["kind"] == "dossier.event" and _apply_dossier_event(db, record):
+            counts["dossier_events"] += 1
+        elif record["kind"] == audit.KIND and isinstance(record["payload"].get("entry"), dict):
+            audit.put_back(db, int(record["payload"]["id"]), record["payload"]["entry"])
     return counts
 
 
@@ -108,6 +115,7 @@ def recover(db, cfg: Config, *, now_fn, http=requests) -> dict:
     totals = {"events": 0, "dossier_events": 0}
     after = outbox_store.last_seq(db)
     hub = None
+    fetched: list[dict] = []
     for _ in range(MAX_ROUNDS):
         request = protocol.seal([{"after": after}], sender=me, receiver=sync._hub_keys(state),
                                 sender_id=state["node_id"], receiver_id=state["hub_id"],
@@ -121,18 +129,26 @@ def recover(db, cfg: Config, *, now_fn, http=requests) -> dict:
         hub, events = opened.records[0], opened.records[1:]
         if [e.get("seq") for e in events] != list(range(after + 1, after + 1 + len(events))):
             raise sync.SyncError("bad_reply", "recover reply out of order")
-        done = apply_records(db, events, to_iso(now_fn()))
-        for key in totals:
-            totals[key] += done[key]
+        fetched.extend(events)
         if not events or events[-1]["seq"] >= int(hub["acked_seq"]):
             break
         after = events[-1]["seq"]
     hub_seq = int(hub["acked_seq"])
-    held = hub.get("acked_event_id")
-    if hub_seq and held and outbox_store.event_id_at(db, hub_seq) != held:
-        raise sync.SyncError("seq_reused", "the hub's last event is not ours")
     stamp = to_iso(now_fn())
     with write_tx(db):
+        # Entries written since the restore (logins, the restore itself) took ids the hub
+        # may hold for entries made after the backup: set them aside, put the hub's back,
+        # then chain them again on top with their slots.
+        waiting = audit.unslotted(db)
+        if waiting:
+            db.conn.execute(f"DELETE FROM audit WHERE id IN ({','.join('?' * len(waiting))})",
+                            [e["id"] for e in waiting])
+        done = _apply_records(db, fetched, stamp)
+        for key in totals:
+            totals[key] += done[key]
+        held = hub.get("acked_event_id")
+        if hub_seq and held and outbox_store.event_id_at(db, hub_seq) != held:
+            raise sync.SyncError("seq_reused", "the hub's last event is not ours")
         # What the hub holds is acknowledged; sealed batches were chained to a past the
         # hub does not share, so the next push seals afresh from the hub's digest.
         db.conn.execute("UPDATE outbox SET acked_at = ? WHERE seq <= ? AND acked_at IS NULL",
@@ -144,6 +160,10 @@ def recover(db, cfg: Config, *, now_fn, http=requests) -> dict:
         settings.put(db, "sync.acked_seq", hub_seq)
         settings.put(db, "sync.recover", None)
         settings.put(db, "sync.recovered_at", stamp)
+        for entry in waiting:
+            audit.append(db, at=entry["at"], actor=entry["actor"], action=entry["action"],
+                         obj=entry["object"], detail=json.loads(entry["detail"] or "{}"),
+                         ip=entry["ip"])
         audit.append(db, at=stamp, actor="system", action="sync.recovered", obj=str(hub_seq),
                      detail=totals)
     return {**totals, "hub_seq": hub_seq}

@@ -54,11 +54,33 @@ def append(db: sqlite_utils.Database, *, at: str, actor: str, action: str, obj: 
         " VALUES (?,?,?,?,?,?,?,?)",
         (at, actor, action, obj, detail_text, ip, prev, digest),
     )
-    if _has_outbox(db):
+    # A node restored from a backup must not number anything before the hub has told it
+    # what it holds (edge_node.services.recovery); until then an entry waits without its
+    # slot and recovery re-chains it on top of the entries the hub gives back.
+    if _has_outbox(db) and not db.conn.execute(
+            "SELECT 1 FROM settings WHERE key = 'sync.recover'").fetchone():
         from edge_node.store import outbox
 
         outbox.add(db, kind=KIND, payload={"id": cur.lastrowid, "hash": digest}, at=at)
     return cur.lastrowid
+
+
+def unslotted(db: sqlite_utils.Database) -> list[dict]:
+    """Entries written while a restored node waited for recovery (no outbox slot yet)."""
+    return [dict(r) for r in db.query(
+        "SELECT * FROM audit a WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.kind = ?"
+        " AND json_extract(o.payload, '$.id') = a.id) ORDER BY id", [KIND])]
+
+
+def put_back(db: sqlite_utils.Database, entry_id: int, entry: dict) -> bool:
+    """Re-insert an entry the hub holds (from its sealed slot) under its own id."""
+    if db.conn.execute("SELECT 1 FROM audit WHERE id = ?", (entry_id,)).fetchone():
+        return False
+    db.conn.execute(
+        "INSERT INTO audit (id, at, actor, action, object, detail, ip, prev_hash, hash)"
+        " VALUES (?,?,?,?,?,?,?,?,?)", (entry_id, *(entry[f] for f in FIELDS),
+                                        entry["prev_hash"], entry["hash"]))
+    return True
 
 
 def sealed_payload(db: sqlite_utils.Database, slot: dict) -> dict:

@@ -186,8 +186,7 @@ def queue(name: str):
         rows = [r for r in rows if r["due_state"] == name]
     if args.get("format") in ("csv", "xlsx"):
         return _export(rows, QUEUE_LABELS[name], args["format"])
-    fields = [r[0] for r in db.conn.execute(
-        "SELECT DISTINCT field FROM dossiers WHERE field != '' ORDER BY field")]
+    fields = dossier_store.fields_in_use(db)
     return render_template("dossiers/index.html", dossiers=rows, queue=name,
                            queues=[(q, QUEUE_LABELS[q]) for q in ROLE_QUEUES[g.user["role"]]],
                            title=QUEUE_LABELS[name], fields=fields, args=args)

@@ -52,6 +52,10 @@ def _event_problem(payload, agency_id: str, others: frozenset = frozenset()) -> 
     return None
 
 
+#: A clock skew within this many seconds of the stored one is not written again.
+SKEW_TOLERANCE_SECONDS = 5
+
+
 @dataclass
 class ApplyResult:
     status: str  # "applied" | "duplicate" | "gap" | "chain_broken" | "seq_reused"
@@ -352,12 +356,13 @@ class HubStore(ProvinceStore):
                 return ApplyResult("chain_broken", acked, resend_from=acked + 1,
                                    last_digest=chain)
             applied = conflicts = 0
+            others = self._other_agencies(node)  # once per batch, not once per event
             for record in records:
                 seq = record.get("seq")
                 kind = str(record.get("kind", ""))[:64]
                 if kind == "dossier.event" and self._project(
                         node, seq, record.get("payload"), now,
-                        str(record.get("event_id", ""))[:64]):
+                        str(record.get("event_id", ""))[:64], others=others):
                     # kept in the archive under another kind: reports and the dossier view
                     # never read it, the reconciliation shows the day as different
                     kind = "quarantined"
@@ -385,15 +390,21 @@ class HubStore(ProvinceStore):
             return ApplyResult("applied", last, last_digest=digest, applied=applied,
                                conflicts=conflicts)
 
-    def _project(self, node: dict, seq: int, payload: dict, now: str, event_id: str = "") -> int:
+    def _other_agencies(self, node: dict) -> frozenset:
+        """One-stop identifiers of the other communes' nodes (their codes are not ours)."""
+        return frozenset(r[0] for r in self.db.conn.execute(
+            "SELECT DISTINCT agency_id FROM nodes WHERE agency_id != '' AND commune_code != ?",
+            (node["commune_code"],)))
+
+    def _project(self, node: dict, seq: int, payload: dict, now: str, event_id: str = "",
+                 others: frozenset | None = None) -> int:
         """Fold a dossier event into the hub's view; a second owner is flagged, not merged.
 
         Malformed events are quarantined (listed for a person, not projected), so one
         bad event from a node never breaks pages or reports for the province.
         """
-        others = frozenset(r[0] for r in self.db.conn.execute(
-            "SELECT DISTINCT agency_id FROM nodes WHERE agency_id != '' AND commune_code != ?",
-            (node["commune_code"],)))
+        if others is None:
+            others = self._other_agencies(node)
         problem = _event_problem(payload, node.get("agency_id") or "", others)
         if problem:
             self._conflict(node["node_id"], seq, problem, {"event_id": event_id}, now)
@@ -493,6 +504,12 @@ class HubStore(ProvinceStore):
                                  " node_id = ?", (json.dumps(result), now, node_id))
 
     def save_skew(self, node_id: str, seconds: int) -> None:
+        # Most pushes find the same skew: skip the write transaction (and its wait for the
+        # write lock behind other nodes' batches, and its fsync) unless it moved.
+        row = self.db.conn.execute("SELECT clock_skew_seconds FROM nodes WHERE node_id = ?",
+                                   (node_id,)).fetchone()
+        if row and row[0] is not None and abs(row[0] - seconds) < SKEW_TOLERANCE_SECONDS:
+            return
         with write_tx(self.db):
             self.db.conn.execute("UPDATE nodes SET clock_skew_seconds = ? WHERE node_id = ?",
                                  (seconds, node_id))

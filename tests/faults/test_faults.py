@@ -210,7 +210,7 @@ def test_a_node_restored_with_the_restore_command_gets_back_what_the_hub_holds(l
     from edge_node.store.db import open_db
     from edge_node.store.outbox import RecoveryPending
     from tests.integration.lifecycle_helpers import World
-    from tests.integration.sync_helpers import node_cli
+    from tests.integration.sync_helpers import hub_cli, node_cli
 
     hub, world = linked
     early = [world.receive()["code"] for _ in range(5)]
@@ -265,13 +265,18 @@ def test_a_node_restored_with_the_restore_command_gets_back_what_the_hub_holds(l
         restored.conn.close()
     out = node_cli(cfg.home, "restore", str(again))
     assert out.returncode == 0, out.stderr
-    assert "Recovered from the province 2 events (2 dossier events)" in out.stdout
+    # the two dossiers' events, and the audit entries of that work, came back
+    assert "Recovered from the province 4 events (2 dossier events)" in out.stdout
     final = open_db(cfg.db_path)
     try:
         assert all(dossier_store.get(final, c) for c in more)
         assert not sync_service.status(final)["recover_pending"]
         World(final, world.now).receive()  # work goes on at once
         assert_converged(hub, cfg, final)
+        # the audit chain survived both restores, here and at the province
+        assert node_cli(cfg.home, "audit", "verify").returncode == 0
+        checked = hub_cli(hub.home, "audit", "verify", node_id)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
     finally:
         final.conn.close()
 

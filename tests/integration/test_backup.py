@@ -76,6 +76,7 @@ def test_backup_then_lose_the_home_then_restore_gives_the_same_data(cfg, db, tmp
     before_settings = dict(before.pop("settings"))
     restore_entry = after["audit"].pop()
     assert restore_entry[3] == "backup.restored"  # the restore itself is audited
+    assert after["outbox"].pop()[2] == "audit.entry"  # ...and its entry goes to the province
     assert after == before
     assert restored_settings["backup.restored_at"]
     assert {k: v for k, v in restored_settings.items() if not k.startswith("backup.")} == \

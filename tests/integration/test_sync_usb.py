@@ -107,7 +107,10 @@ def test_an_older_reply_imported_late_does_not_move_the_node_back(tmp_path, cfg,
     assert db.conn.execute(unsent).fetchone()[0] == waiting
     hub.start()
     world.receive()  # the next online round goes on from where the newest reply left it
+    new = db.conn.execute("SELECT count(*) FROM outbox WHERE seq > ?", (acked,)).fetchone()[0]
+    assert new >= 1
     assert node_cli(cfg.home, "sync", "--once").returncode == 0
+    assert hub.get("/api/v1/nodes").json()["items"][0]["acked_seq"] >= acked + new
     last = db.conn.execute("SELECT max(seq) FROM outbox").fetchone()[0]
     assert hub.get("/api/v1/nodes").json()["items"][0]["acked_seq"] == last > acked
     hub.stop()
