@@ -205,6 +205,15 @@ def feed_fact(db: sqlite_utils.Database, item: dict, now: datetime) -> None:
         return
     history = dossier_store.events(db, dossier["code"])
     event = FACT_EVENTS[kind]
+    # a feed read again (hub restored, node restored) must not record the same fact twice
+    again = (kind == "identity" and dossier["identity_status"] == rules.IDENTITY_STATUS.get(
+        fact["result"])) or (kind in ("withdrawal", "adjustment") and any(
+            e["type"] == event and e["payload"].get("data", {}).get("reason") == fact["reason"]
+            for e in history))
+    if again:
+        audit.append(db, at=stamp, actor="province", action="province.duplicate",
+                     obj=dossier["code"], detail={"kind": kind})
+        return
     with _savepoint(db):
         if kind in ("withdrawal", "adjustment"):
             problem = rules.withdrawal_problem(dossier, history)
