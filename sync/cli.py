@@ -147,10 +147,13 @@ def import_cmd(ctx, file, out):
     cfg = _cfg(ctx)
     store = _store(cfg)
     try:
+        from sync.hub.province import hook
+
         reply, batches = import_file(
             store, hub_id=cfg.hub_id, identity=load_or_create_identity(cfg.home / "keys"),
             data=Path(file).read_bytes(), now=now_utc(), max_bytes=cfg.max_batch_bytes,
-            feed_limit=10_000, cfg=cfg, population=load_source(cfg))
+            feed_limit=10_000, cfg=cfg, population=load_source(cfg),
+            after_apply=hook(cfg))
     except HubError as exc:
         raise click.ClickException(f"file refused ({exc.code}): {exc.message}; nothing "
                                    "applied") from None
@@ -366,6 +369,156 @@ def catalog_import(ctx, file):
         store.close()
     click.echo(f"Published catalog version {version} ({len(procedures)} procedures, {fmt}) "
                f"to {live} nodes.")
+
+
+@cli.group()
+def token():
+    """Integration tokens for systems calling the hub API (the DVCQG adapter)."""
+
+
+@token.command("create")
+@click.option("--label", required=True, help="Who uses it, e.g. 'DVCQG adapter'.")
+@click.option("--days", type=int, default=None, help="Lifetime (default: api_token_days).")
+@click.pass_context
+def token_create(ctx, label, days):
+    """Print a new token once; the hub keeps only its hash."""
+    from sync.hub.province import create_token
+    from sync.hub.service import HubError
+
+    cfg = _cfg(ctx)
+    if days is not None and days < 1:
+        raise click.UsageError("--days must be at least 1")
+    store = _store(cfg)
+    try:
+        made, expires = create_token(store, label, now=now_utc(),
+                                     days=days or cfg.api_token_days)
+    except HubError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        store.close()
+    click.echo(made)
+    click.echo(f"Valid until {expires}. Send it as 'Authorization: Bearer <token>'. It is not "
+               "shown again.", err=True)
+
+
+@token.command("list")
+@click.pass_context
+def token_list(ctx):
+    """List tokens (hash prefix, label, state)."""
+    store = _store(_cfg(ctx))
+    try:
+        for t in store.api_tokens():
+            state = "revoked" if t["revoked_at"] else f"until {t['expires_at']}"
+            click.echo(f"{t['token_hash'][:12]}\t{t['label']}\t{state}\t"
+                       f"last_used={t['last_used_at'] or '-'}")
+    finally:
+        store.close()
+
+
+@token.command("revoke")
+@click.argument("hash_prefix")
+@click.pass_context
+def token_revoke(ctx, hash_prefix):
+    """Revoke the token whose hash starts with HASH_PREFIX (from 'token list')."""
+    if len(hash_prefix) < 8:
+        raise click.UsageError("give at least 8 characters of the hash")
+    store = _store(_cfg(ctx))
+    try:
+        count = store.revoke_api_token(hash_prefix, to_iso(now_utc()))
+    finally:
+        store.close()
+    if count != 1:
+        raise click.ClickException(f"{count} live tokens match {hash_prefix}")
+    click.echo("Revoked.")
+
+
+def _submit(ctx, what: str, raw: str):
+    import json as _json
+
+    from sync.hub import province
+    from sync.hub.service import HubError
+
+    try:
+        body = _json.loads(raw)
+    except ValueError as exc:
+        raise click.ClickException(f"not JSON: {exc}") from None
+    store = _store(_cfg(ctx))
+    try:
+        submit = province.submit_dossier if what == "dossier" else province.submit_fact
+        return submit(store, body, now=now_utc(), by="cli")
+    except HubError as exc:
+        fields = "; ".join(f"{k}: {m}" for k, m in getattr(exc, "fields", {}).items())
+        raise click.ClickException(f"refused ({exc.code}): {fields or exc.message}") from None
+    finally:
+        store.close()
+
+
+@cli.command("inbound")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.pass_context
+def inbound_cmd(ctx, file):
+    """Receive an online dossier from a JSON FILE (as POST /api/v1/inbound/dossiers)."""
+    routed = _submit(ctx, "dossier", file.read())
+    click.echo(f"Routed {routed['MaHoSo']} to {routed['commune_name']} ({routed['node_id']}).")
+
+
+@cli.command("fact")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.pass_context
+def fact_cmd(ctx, file):
+    """Submit a fact about a dossier from a JSON FILE (as POST /api/v1/inbound/facts)."""
+    result = _submit(ctx, "fact", file.read())
+    if result["status"] == "routed":
+        click.echo(f"Routed to {result['node_id']} (fact {result['fact_id']}).")
+    else:
+        click.echo(f"Kept for a person (fact {result['fact_id']}): {result['reason']}")
+
+
+@cli.command("deliver")
+@click.pass_context
+def deliver_cmd(ctx):
+    """Deliver applicant notifications still waiting (retries failed ones)."""
+    from sync.hub.province import catch_up
+
+    cfg = _cfg(ctx)
+    store = _store(cfg)
+    try:
+        sent, failed = catch_up(store, cfg, now_utc())
+    finally:
+        store.close()
+    click.echo(f"Sent {sent}, failed {failed}.")
+
+
+@cli.command("export-dvcqg")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="JSON file to write.")
+@click.option("--since", default="", help="YYYY-MM-DD or ISO instant: only changes from then.")
+@click.pass_context
+def export_dvcqg(ctx, out, since):
+    """Write dossiers (DongBoHoSoMC) and progress rows (CapNhatTienDoHoSoMC) as JSON."""
+    import json as _json
+    from pathlib import Path
+
+    from sync.hub import dvcqg
+    from sync.hub.inbound import parse_since, unit_names
+
+    try:
+        since = parse_since(since) if since else ""
+    except ValueError:
+        raise click.UsageError("--since must be YYYY-MM-DD or an ISO instant with zone") from None
+    store = _store(_cfg(ctx))
+    try:
+        body = dvcqg.export(store, since=since, unit_names=unit_names(store))
+    finally:
+        store.close()
+    tmp = Path(out).with_suffix(".tmp")
+    try:
+        tmp.write_text(_json.dumps(body, ensure_ascii=False, indent=1), encoding="utf-8")
+        tmp.replace(out)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out}: {exc.strerror}") from None
+    click.echo(f"Wrote {len(body['DongBoHoSoMC']['data'])} dossiers and "
+               f"{len(body['CapNhatTienDoHoSoMC']['data'])} progress rows to {out}.")
 
 
 def main():

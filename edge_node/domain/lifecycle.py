@@ -73,6 +73,9 @@ ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
     "return_result": (("DA_XU_LY_XONG", "KHONG_DU_DIEU_KIEN"), ("clerk",), "Trả kết quả"),
     "correct": (("DA_TRA_KET_QUA",), ("clerk",), "Đính chính kết quả sai sót"),
     "void": (("DA_TIEP_NHAN",), ("clerk",), "Hủy do nhập sai"),
+    # A content adjustment (or a withdrawal the clerk will not apply) asked online:
+    # the clerk records how it was handled, and the request leaves the dossier's notice.
+    "resolve_request": (OPEN_STATES, ("clerk",), "Đã xử lý yêu cầu của công dân"),
 }
 SUPPLEMENT_NOTICE_WORKING_DAYS = 3  # ND 118 art 19.5
 SUPPLEMENT_CLOSE_DAYS = 15  # ND 118 art 19.5 ("15 ngày")
@@ -412,7 +415,8 @@ def decide(dossier: dict, history: list[dict], action: str, params: dict, *, act
         reason = _text(params, "reason", required=True, what="lý do rút hồ sơ")
         clock, due = with_clock("withdrawn") if state != "CHO_TIEP_NHAN" else (None, {})
         return Decision(action, {"status": "DA_RUT", "withdrawn_at": stamp, "reason": reason,
-                                 **due}, {"reason": reason, "form": "mau05"}, clock)
+                                 "pending_request": "", **due},
+                        {"reason": reason, "form": "mau05"}, clock)
 
     if action == "stop":
         reason = _text(params, "reason", required=True, what="lý do dừng xử lý")
@@ -513,8 +517,19 @@ def decide(dossier: dict, history: list[dict], action: str, params: dict, *, act
         return Decision(action, {"status": "TU_CHOI_TIEP_NHAN", "refused_at": stamp,
                                  "reason": reason}, {"reason": reason, "form": "mau03"})
 
+    if action == "resolve_request":
+        if not dossier.get("pending_request"):
+            raise TransitionError("Hồ sơ không có yêu cầu nào của công dân đang chờ xử lý.",
+                                  "no_request")
+        note = _text(params, "note", required=True, what="cách đã xử lý yêu cầu")
+        return Decision(action, {"pending_request": "", "pending_request_note": ""},
+                        {"note": note, "request": dossier["pending_request"]})
+
     if action == "accept":
         # Online dossiers (CHO_TIEP_NHAN): the clock starts now (ND 118 art 17.3).
+        if dossier.get("time_limit_unit") is None:
+            raise TransitionError("Thủ tục chưa có thời hạn giải quyết trong danh mục.",
+                                  "no_time_limit")
         value, unit = _limit(dossier)
         try:
             result = due_at(now, value, unit, cal)
@@ -522,7 +537,9 @@ def decide(dossier: dict, history: list[dict], action: str, params: dict, *, act
             raise TransitionError(f"Không tính được thời hạn: {exc}", "clock_error") from None
         return Decision(action, {"status": "DA_TIEP_NHAN", "received_at": stamp,
                                  "received_effective_at": to_iso(result.received_effective_at),
-                                 "due_at": to_iso(result.due_at)}, {},
+                                 "due_at": to_iso(result.due_at),
+                                 "original_due_at": to_iso(result.due_at),
+                                 "transfer_due_at": to_iso(transfer_due(now, cal))}, {},
                         _ce("received", now))
 
     raise TransitionError(f"Thao tác không tồn tại: {action}.", "unknown_action", 400)
@@ -583,6 +600,8 @@ def available_actions(dossier: dict, actor: dict) -> list[str]:
         if action == "withdraw" and dossier.get("correction_count"):
             continue
         if action == "request_supplement" and dossier.get("supplement_count"):
+            continue
+        if action == "resolve_request" and not dossier.get("pending_request"):
             continue
         out.append(action)
     return out

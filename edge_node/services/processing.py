@@ -9,6 +9,7 @@ import sqlite_utils
 from edge_node.domain import lifecycle
 from edge_node.domain.calendar import WorkCalendar
 from edge_node.domain.clock import to_iso
+from edge_node.services import province
 from edge_node.store import audit, outbox
 from edge_node.store import catalog as catalog_store
 from edge_node.store import dossiers as dossier_store
@@ -43,6 +44,8 @@ def act(db: sqlite_utils.Database, code: str, action: str, params: dict, *, user
         decision = lifecycle.decide(dossier, history, action, params, actor=user, now=now,
                                     cal=calendar, procedure=procedure, users=users)
         changes = dict(decision.set)
+        if action == "accept" and not dossier.get("steps"):
+            changes["steps"] = _online_steps(db, dossier, changes, calendar)
         if "status" in changes:
             changes["dvcqg_status"] = lifecycle.dvcqg_status(changes["status"])
         changes["updated_at"] = stamp
@@ -60,7 +63,19 @@ def act(db: sqlite_utils.Database, code: str, action: str, params: dict, *, user
         outbox.add(db, kind="dossier.event", event_id=event_id, at=stamp, payload={
             "dossier_code": code, "type": action, "at": stamp, "actor": user["username"],
             "role": user["role"], **payload})
+        # the applicant hears about it through the province (ND 118 art 14); never from here
+        province.notify(db, dossier_store.get(db, code), action, decision.data, stamp)
     return dossier_store.get(db, code)
+
+
+def _online_steps(db, dossier: dict, changes: dict, calendar: WorkCalendar) -> list[dict]:
+    """The internal process of a dossier accepted from the "to receive" queue."""
+    from edge_node.domain.clock import parse_iso
+    from edge_node.services.intake import _steps
+
+    start, due = parse_iso(changes["received_effective_at"]), parse_iso(changes["due_at"])
+    return _steps(db, {"code": dossier["procedure_code"]}, start, due,
+                  dossier["time_limit_value"], dossier["time_limit_unit"], calendar)
 
 
 def close_expired(db: sqlite_utils.Database, *, now: datetime, calendar: WorkCalendar) -> list[str]:

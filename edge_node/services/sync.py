@@ -27,6 +27,7 @@ from edge_node.domain.codes import AGENCY_RE
 from edge_node.domain.lifecycle import Step
 from edge_node.services import catalog as catalog_service
 from edge_node.services import population
+from edge_node.services import province as province_feed
 from edge_node.store import audit, settings
 from edge_node.store import process as process_store
 from edge_node.store.db import write_tx
@@ -345,6 +346,7 @@ FEED_HANDLERS = {
     "working_hours": _feed_working_hours,
     "process": _feed_process,
     "population.answer": population.apply_answer,
+    **province_feed.HANDLERS,
 }
 
 
@@ -508,7 +510,9 @@ def sync_once(db, cfg: Config, *, now_fn, http=requests) -> Report:
         report.stages.append(STAGE_PULL)
         report.pulled_items = pull(db, cfg, now_fn=now_fn, http=http)
         if report.pulled_items:
-            # applying the feed wrote audit entries: send them too, so a round ends level
+            # applying the feed wrote audit entries and dossier events (e.g. the province's
+            # identity answers): send them too, so a round ends level
+            report.stages.append(STAGE_PUSH)
             pushed, batches = push(db, cfg, now_fn=now_fn, http=http)
             report.pushed_events += pushed
             report.batches += batches

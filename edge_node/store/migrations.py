@@ -351,6 +351,51 @@ M7 = [
               json_object('hash', hash, 'id', id), at FROM audit ORDER BY id""",
 ]
 
+# Work from the province (issue 7): online dossiers keep the national code (MaHoSo)
+# next to the local one; a fact the node cannot apply by itself waits in
+# province_flags for a person; notifications wait for the hub's delivery report.
+M9 = [
+    "ALTER TABLE dossiers ADD COLUMN national_code TEXT",
+    "ALTER TABLE dossiers ADD COLUMN submitted_at TEXT",
+    "ALTER TABLE dossiers ADD COLUMN online_account TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE dossiers ADD COLUMN online_paid INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE dossiers ADD COLUMN identity_note TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE dossiers ADD COLUMN pending_request TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE dossiers ADD COLUMN pending_request_note TEXT NOT NULL DEFAULT ''",
+    "CREATE UNIQUE INDEX dossiers_national_code ON dossiers(national_code)"
+    " WHERE national_code IS NOT NULL",
+    # the top bar counts citizens' pending requests on every page: a partial index keeps
+    # that a lookup of the few, not a scan of years of dossiers
+    "CREATE INDEX dossiers_pending_request ON dossiers(pending_request)"
+    " WHERE pending_request != ''",
+    """CREATE TABLE province_flags (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        code TEXT NOT NULL,
+        dossier_code TEXT,
+        national_code TEXT,
+        reason TEXT NOT NULL,
+        payload TEXT NOT NULL DEFAULT '{}',
+        resolved_at TEXT,
+        resolved_by TEXT NOT NULL DEFAULT ''
+    )""",
+    "CREATE INDEX province_flags_open ON province_flags(resolved_at, id)",
+    """CREATE TABLE notifications (
+        id TEXT PRIMARY KEY,
+        dossier_code TEXT NOT NULL REFERENCES dossiers(code),
+        event_type TEXT NOT NULL,
+        channel TEXT NOT NULL CHECK (channel IN ('sms','email','portal')),
+        recipient TEXT NOT NULL,
+        text TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'queued' CHECK (status IN ('queued','sent','failed')),
+        status_at TEXT,
+        status_detail TEXT NOT NULL DEFAULT ''
+    )""",
+    "CREATE INDEX notifications_dossier ON notifications(dossier_code, created_at)",
+]
+
 MIGRATIONS: list[tuple[int, list[str]]] = [
     (1, M1),
     (2, M2),
@@ -360,4 +405,5 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
     (6, M6),
     (7, M7),
     (8, M8),
+    (9, M9),
 ]

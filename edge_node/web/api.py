@@ -88,6 +88,12 @@ def dossier_json(d: dict, full_id: bool | None = None) -> dict:
         "result_kind": d["result_kind"] or None, "returned_at": d["returned_at"],
         "return_channel": d["return_channel"] or None, "waybill_no": d["waybill_no"] or None,
         "postal_fee_vnd": d["postal_fee_vnd"], "correction_count": d["correction_count"],
+        # work from the province (online dossiers, citizens' requests, identity answers)
+        "channel": d["channel"], "national_code": d.get("national_code"),
+        "submitted_at": d.get("submitted_at"), "online_paid": bool(d.get("online_paid")),
+        "identity_note": d.get("identity_note") or "",
+        "pending_request": d.get("pending_request") or None,
+        "pending_request_note": d.get("pending_request_note") or "",
     }
 
 

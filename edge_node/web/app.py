@@ -83,7 +83,8 @@ def create_app(cfg: Config | None = None, *, home: str | None = None) -> Flask:
 
     @app.context_processor
     def _inject():
-        return {"version": __version__, "cfg": cfg, "sync_badge": _sync_badge}
+        return {"version": __version__, "cfg": cfg, "sync_badge": _sync_badge,
+                "province_waiting": _province_waiting}
 
     from edge_node.web import (
         admin,
@@ -116,6 +117,13 @@ def _sync_badge() -> str:
         return "not_enrolled"
     ok = state.get("sync.last_success_at") and not state.get("sync.last_error")
     return "online" if ok else "offline"
+
+
+def _province_waiting() -> dict:
+    """Online dossiers to receive, citizens' requests and flagged facts, for the top bar."""
+    from edge_node.store.province import waiting_counts
+
+    return waiting_counts(get_db())
 
 
 def request_now():

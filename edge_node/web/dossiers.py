@@ -21,6 +21,7 @@ from flask import (
 from markupsafe import Markup
 
 from edge_node.domain import lifecycle
+from edge_node.domain import province as province_rules
 from edge_node.domain.attachments import AttachmentError
 from edge_node.domain.clock import LOCAL_TZ, parse_iso, to_iso
 from edge_node.domain.deadlines import UNITS, due_state
@@ -28,6 +29,7 @@ from edge_node.domain.validation import RETURN_METHODS
 from edge_node.services import attachments as attachment_service
 from edge_node.services import catalog as catalog_service
 from edge_node.services import exports, intake, processing
+from edge_node.services import province as province_service
 from edge_node.services import sync as sync_service
 from edge_node.services.calendar import load_calendar
 from edge_node.store import attachments as attachment_store
@@ -88,7 +90,12 @@ RUNNING = ("DA_TIEP_NHAN", "DANG_XU_LY")
 def _with_due_state(rows: list[dict], cal) -> list[dict]:
     now = request_now()
     for row in rows:
-        if row["status"] in RUNNING and row["due_at"]:
+        if row["status"] == "CHO_TIEP_NHAN" and row.get("national_code"):
+            # the 8-working-hour answer clock of an online dossier (ND 118 art 17.2c)
+            answer = province_rules.answer_due(parse_iso(row["created_at"]), cal)
+            row["answer_due_at"] = to_iso(answer)
+            row["due_state"] = due_state(answer, now, cal, 120)
+        elif row["status"] in RUNNING and row["due_at"]:
             row["due_state"] = due_state(parse_iso(row["due_at"]), now, cal)
         elif row["status"] in lifecycle.OPEN_STATES:
             row["due_state"] = "paused" if row["status"] in (
@@ -237,7 +244,8 @@ def _dossier_or_404(code: str) -> dict:
     return dossier
 
 
-ACTION_LABELS = {name: spec[2] for name, spec in lifecycle.ACTIONS.items()}
+ACTION_LABELS = {**{name: spec[2] for name, spec in lifecycle.ACTIONS.items()},
+                 **province_service.EVENT_LABELS}
 FORM_TITLES = {
     "mau01": "Giấy tiếp nhận hồ sơ và hẹn trả kết quả",
     "mau02": "Phiếu yêu cầu bổ sung, hoàn thiện hồ sơ",
@@ -261,7 +269,12 @@ def _detail(code: str, *, error: str | None = None, status: int = 200, form=None
             assignable.setdefault(user["role"], []).append(user)
     steps = control_rows(dossier, events)
     forms = [f for f in FORM_TITLES if _form_available(dossier, events, f)]
+    from edge_node.store import province as province_store
+
     return render_template("dossiers/detail.html", d=dossier, events=events, actions=actions,
+                           notifications=province_store.notifications(db, code),
+                           flags=province_store.flags(db, open_only=False, dossier_code=code),
+                           province=province_rules,
                            action_labels=ACTION_LABELS, assignable=assignable, steps=steps,
                            return_methods=RETURN_METHODS, error=error, forms=forms,
                            form_titles=FORM_TITLES, form=form or {},
@@ -482,3 +495,25 @@ def remove_attachment(code: str, attachment_id: str):
         return _detail(code, error=exc.message, status=exc.status)
     flash(f"Đã gỡ tệp đính kèm: {row['original_name']}.", "success")
     return redirect(url_for("dossiers.detail", code=code) + "#tai-lieu")
+
+
+@bp.route("/province", methods=["GET"])
+@roles("clerk", "admin", "leader")
+def province_flags():
+    """Work from the province a person must look at: citizens' requests and flagged facts."""
+    from edge_node.store import province as province_store
+
+    db = get_db()
+    requests_ = [dossier_store.decode(r) for r in db.query(
+        "SELECT * FROM dossiers WHERE pending_request != '' ORDER BY updated_at")]
+    return render_template("dossiers/province.html", requests=requests_,
+                           flags=province_store.flags(db, open_only=True))
+
+
+@bp.route("/province/flags/<int:flag_id>/resolve", methods=["POST"])
+@roles("clerk", "admin")
+def resolve_flag(flag_id: int):
+    if province_service.resolve_flag(get_db(), flag_id, user=g.user, now=request_now(),
+                                     ip=client_ip()):
+        flash("Đã đánh dấu là đã xử lý.", "success")
+    return redirect(url_for("dossiers.province_flags"))

@@ -83,6 +83,9 @@ def create_hub_app(cfg) -> Flask:
     app.register_blueprint(auth.session_api)
     app.register_blueprint(api)
     app.register_blueprint(pages)
+    from sync.hub import inbound
+
+    inbound.register(app)
     return app
 
 
@@ -133,10 +136,12 @@ def _answer(handler, **extra):
 
 @api.route("/sync/push", methods=["POST"])
 def push():
+    from sync.hub import province
     from sync.hub.population import load_source
 
     cfg = current_app.config["EDGE"]
-    return _answer(service.push, max_bytes=cfg.max_batch_bytes, population=load_source(cfg))
+    return _answer(service.push, max_bytes=cfg.max_batch_bytes, population=load_source(cfg),
+                   after_apply=province.hook(cfg))
 
 
 @api.route("/sync/pull", methods=["POST"])

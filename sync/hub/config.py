@@ -6,6 +6,16 @@ from edge_node.config import OPTIONS as NODE_OPTIONS
 from edge_node.config import Config, Option, _positive, load_config
 
 HOME_ENV = "SYNC_HUB_HOME"
+
+
+def _plugin(v: str) -> str | None:
+    import re
+
+    if v in ("file", "test") or re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", v):
+        return None
+    return "must be 'file'/'test' or 'package.module:factory'"
+
+
 DEFAULT_HOME = "hub-home"
 
 def _database_url(v: str) -> str | None:
@@ -56,6 +66,23 @@ OPTIONS: tuple[Option, ...] = (
     Option("population_source", str, "file:population.json", "SYNC_HUB_POPULATION_SOURCE",
            "Where population look-ups are answered from: 'file:NAME' reads a JSON list of "
            "(test) citizens in the hub home; nothing found is answered 'not found'."),
+    Option("notification_sender", str, "file", "SYNC_HUB_NOTIFICATION_SENDER",
+           "How applicant notifications leave the hub: 'file' (JSON lines under "
+           "<home>/notifications/) or 'package.module:factory' (factory(cfg) returns an object "
+           "with send(notification) -> detail, raising on failure).", _plugin),
+    Option("notification_max_attempts", int, 5, "SYNC_HUB_NOTIFICATION_MAX_ATTEMPTS",
+           "Delivery attempts per notification before it is left for a person.", _positive),
+    Option("identity_verifier", str, "test", "SYNC_HUB_IDENTITY_VERIFIER",
+           "Who answers identity checks of counter dossiers: 'test' (format + the lists "
+           "below) or 'package.module:factory' (factory(cfg) returns an object with "
+           "verify(id_number, full_name) -> (result, reason)).", _plugin),
+    Option("identity_deny", str, "", "SYNC_HUB_IDENTITY_DENY",
+           "Test verifier: ID numbers answered 'rejected' (comma separated)."),
+    Option("identity_allow", str, "", "SYNC_HUB_IDENTITY_ALLOW",
+           "Test verifier: when set, only these ID numbers are 'verified' (comma separated)."),
+    Option("api_token_days", int, 365, "SYNC_HUB_API_TOKEN_DAYS",
+           "Default lifetime of an integration token made by 'sync-hub token create'.",
+           _positive),
 )
 
 

@@ -171,4 +171,64 @@ H3 = [
     )""",
 ]
 
-HUB_MIGRATIONS: list[tuple[int, list[str]]] = [(1, H1), (2, H2), (3, H3), (4, H4)]
+# Work from the province (issue 7): integration tokens (only their hash is kept),
+# online dossiers received from DVCQG, facts about dossiers, applicant notifications
+# to deliver and identity checks answered. Portable SQL (text keys, no rowid).
+H5 = [
+    """CREATE TABLE hub_api_tokens (
+        token_hash TEXT PRIMARY KEY,
+        label TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT,
+        revoked_at TEXT,
+        last_used_at TEXT
+    )""",
+    """CREATE TABLE hub_inbound (
+        national_code TEXT PRIMARY KEY,
+        commune_code TEXT NOT NULL,
+        node_id TEXT NOT NULL,
+        procedure_code TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        received_by TEXT NOT NULL DEFAULT '',
+        payload TEXT NOT NULL
+    )""",
+    """CREATE TABLE hub_facts (
+        fact_id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        national_code TEXT,
+        dossier_code TEXT,
+        node_id TEXT,
+        status TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        payload TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        received_by TEXT NOT NULL DEFAULT ''
+    )""",
+    "CREATE INDEX hub_facts_status ON hub_facts(status, received_at)",
+    """CREATE TABLE hub_notifications (
+        notification_id TEXT PRIMARY KEY,
+        node_id TEXT NOT NULL,
+        dossier_code TEXT NOT NULL,
+        national_code TEXT,
+        event TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        text TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'queued',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        detail TEXT NOT NULL DEFAULT '',
+        delivered_at TEXT
+    )""",
+    "CREATE INDEX hub_notifications_status ON hub_notifications(status, created_at)",
+    """CREATE TABLE hub_identity_checks (
+        dossier_code TEXT PRIMARY KEY,
+        node_id TEXT NOT NULL,
+        result TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        checked_at TEXT NOT NULL
+    )""",
+]
+
+HUB_MIGRATIONS: list[tuple[int, list[str]]] = [(1, H1), (2, H2), (3, H3), (4, H4),
+                                              (5, H5)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import re
 import secrets
 import threading
@@ -162,10 +163,14 @@ def _open(store, identity, hub_id, data, max_bytes, remote, now, before=None):
 
 
 def push(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: bytes,
-         now: datetime, max_bytes: int, remote: str = "", population=None) -> bytes:
+         now: datetime, max_bytes: int, remote: str = "", population=None,
+         after_apply=None) -> bytes:
     """Verify, apply once and acknowledge a batch; returns the sealed ack.
 
     With a *population* source, look-ups the node sent are answered into its feed.
+    *after_apply(store, node_id, records, now)* runs once after a batch is applied
+    (the province's follow-up work: notifications, identity checks); its failure is
+    logged and never costs the node its acknowledgement.
     """
     digest = protocol.envelope_digest(data)
 
@@ -212,6 +217,12 @@ def push(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: byt
         from sync.hub.population import answer_pending
 
         answer_pending(store, header["sender"], population, to_iso(now))
+    if after_apply is not None and result.status == "applied":
+        try:
+            after_apply(store, header["sender"], records, now)
+        except Exception:  # the batch is committed; `sync-hub deliver` catches up later
+            logging.getLogger(__name__).exception("follow-up of batch %s failed",
+                                                  header["batch_id"])
     ack = {"status": result.status, "acked_seq": result.acked_seq,
            "acked_event_id": store.event_id_at(header["sender"], result.acked_seq),
            "last_digest": result.last_digest, "hub_time": to_iso(now),
@@ -247,7 +258,7 @@ def pull(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: byt
 
 def import_file(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: bytes,
                 now: datetime, max_bytes: int, feed_limit: int, cfg=None,
-                population=None) -> tuple[bytes, int]:
+                population=None, after_apply=None) -> tuple[bytes, int]:
     """Apply a node's USB file and return ``(reply file, batches applied)``.
 
     Every envelope is verified (signature, sender, receiver) before any batch
@@ -273,7 +284,8 @@ def import_file(store: HubStore, *, hub_id: str, identity: protocol.Identity, da
         kind = json.loads(env[12:12 + int.from_bytes(env[8:12], "big")])["kind"]
         if kind == protocol.KIND_BATCH:
             replies.append(push(store, hub_id=hub_id, identity=identity, data=env, now=now,
-                                max_bytes=max_bytes, remote="usb", population=population))
+                                max_bytes=max_bytes, remote="usb", population=population,
+                                after_apply=after_apply))
             applied += 1
         elif kind == KIND_CHUNK and cfg is not None:
             # attachment chunks (after the batches that announce them); one refused chunk

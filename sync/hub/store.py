@@ -90,7 +90,174 @@ def code_hash(code: str) -> str:
     return hashlib.sha256(code.strip().upper().encode()).hexdigest()
 
 
-class HubStore:
+class ProvinceStore:
+    """Hub SQL for work from the province (issue 7), in portable SQL.
+
+    Mixed into :class:`HubStore` below so the existing methods stay untouched.
+    """
+
+    db: sqlite_utils.Database
+
+    # -- integration tokens --------------------------------------------------------------
+
+    def add_api_token(self, token_hash: str, label: str, now: str, expires_at: str | None
+                      ) -> None:
+        with write_tx(self.db):
+            self.db.conn.execute("INSERT INTO hub_api_tokens (token_hash, label, created_at,"
+                                 " expires_at) VALUES (?,?,?,?)",
+                                 (token_hash, label, now, expires_at))
+
+    def api_token(self, token_hash: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM hub_api_tokens WHERE token_hash = ?",
+                                  [token_hash]))
+        return rows[0] if rows else None
+
+    def api_tokens(self) -> list[dict]:
+        return list(self.db.query("SELECT * FROM hub_api_tokens ORDER BY created_at"))
+
+    def revoke_api_token(self, prefix: str, now: str) -> int:
+        with write_tx(self.db):
+            return self.db.conn.execute(
+                "UPDATE hub_api_tokens SET revoked_at = ? WHERE token_hash LIKE ? AND"
+                " revoked_at IS NULL", (now, prefix + "%")).rowcount
+
+    def touch_api_token(self, token_hash: str, now: str) -> None:
+        with write_tx(self.db):
+            self.db.conn.execute("UPDATE hub_api_tokens SET last_used_at = ? WHERE"
+                                 " token_hash = ?", (now, token_hash))
+
+    # -- inbound dossiers and facts --------------------------------------------------------
+
+    def live_node(self, commune_code: str) -> dict | None:
+        """The commune's node that receives its feed (the latest live enrollment)."""
+        rows = list(self.db.query("SELECT * FROM nodes WHERE commune_code = ? AND revoked_at"
+                                  " IS NULL ORDER BY enrolled_at DESC", [commune_code]))
+        return rows[0] if rows else None
+
+    def inbound(self, national_code: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM hub_inbound WHERE national_code = ?",
+                                  [national_code]))
+        return rows[0] if rows else None
+
+    def inbound_all(self) -> dict[str, dict]:
+        return {r["national_code"]: {**r, "payload": json.loads(r["payload"])}
+                for r in self.db.query("SELECT * FROM hub_inbound")}
+
+    def add_inbound(self, row: dict, feed_payload: dict, now: str) -> bool:
+        """Record an online dossier and put it in its node's feed; False if already held."""
+        with write_tx(self.db):
+            cur = self.db.conn.execute(
+                "INSERT INTO hub_inbound (national_code, commune_code, node_id, procedure_code,"
+                " received_at, received_by, payload) VALUES (:national_code, :commune_code,"
+                " :node_id, :procedure_code, :received_at, :received_by, :payload)"
+                " ON CONFLICT (national_code) DO NOTHING", row)
+            if cur.rowcount != 1:
+                return False
+            self._publish("dossier.inbound", feed_payload, now, [row["node_id"]])
+            return True
+
+    def add_fact(self, row: dict, now: str) -> None:
+        """Record a fact; a routed one goes into its node's feed in the same transaction."""
+        with write_tx(self.db):
+            self.db.conn.execute(
+                "INSERT INTO hub_facts (fact_id, kind, national_code, dossier_code, node_id,"
+                " status, reason, payload, received_at, received_by) VALUES (:fact_id, :kind,"
+                " :national_code, :dossier_code, :node_id, :status, :reason, :payload,"
+                " :received_at, :received_by)", row)
+            if row["status"] == "routed":
+                self._publish("dossier.fact", json.loads(row["payload"]), now,
+                              [row["node_id"]])
+
+    def facts(self, status: str = "") -> list[dict]:
+        sql, params = "SELECT * FROM hub_facts", []
+        if status:
+            sql += " WHERE status = ?"
+            params.append(status)
+        return [{**r, "payload": json.loads(r["payload"])}
+                for r in self.db.query(sql + " ORDER BY received_at DESC LIMIT 500", params)]
+
+    # -- notifications -------------------------------------------------------------------
+
+    def queue_notification(self, node_id: str, payload: dict) -> None:
+        with write_tx(self.db):
+            self.db.conn.execute(
+                "INSERT INTO hub_notifications (notification_id, node_id, dossier_code,"
+                " national_code, event, channel, recipient, text, created_at) VALUES"
+                " (?,?,?,?,?,?,?,?,?) ON CONFLICT (notification_id) DO NOTHING",
+                (str(payload["notification_id"])[:64], node_id,
+                 str(payload.get("dossier_code", ""))[:64], payload.get("national_code"),
+                 str(payload.get("event", ""))[:40], str(payload.get("channel", ""))[:10],
+                 str(payload.get("recipient", ""))[:254], str(payload.get("text", ""))[:2000],
+                 str(payload.get("created_at", ""))[:40]))
+
+    def archived_notifications(self):
+        for r in self.db.query("SELECT node_id, payload FROM hub_events WHERE"
+                               " kind = 'notification' ORDER BY node_id, seq"):
+            yield r["node_id"], json.loads(r["payload"])
+
+    def notifications_to_send(self, max_attempts: int, limit: int = 200) -> list[dict]:
+        return list(self.db.query(
+            "SELECT * FROM hub_notifications WHERE status IN ('queued', 'failed') AND"
+            " attempts < ? ORDER BY created_at LIMIT ?", [max_attempts, limit]))
+
+    def notifications(self, dossier_code: str = "") -> list[dict]:
+        sql, params = "SELECT * FROM hub_notifications", []
+        if dossier_code:
+            sql += " WHERE dossier_code = ?"
+            params.append(dossier_code)
+        return list(self.db.query(sql + " ORDER BY created_at", params))
+
+    def notification_done(self, notification_id: str, status: str, detail: str, now: str
+                          ) -> None:
+        """Record one delivery attempt and report it to the node's feed, together."""
+        with write_tx(self.db):
+            row = self.db.conn.execute("SELECT node_id FROM hub_notifications WHERE"
+                                       " notification_id = ?", (notification_id,)).fetchone()
+            self.db.conn.execute(
+                "UPDATE hub_notifications SET status = ?, attempts = attempts + 1, detail = ?,"
+                " delivered_at = ? WHERE notification_id = ?",
+                (status, detail[:500], now if status == "sent" else None, notification_id))
+            self._publish("notification.status", {"notification_id": notification_id,
+                                                  "status": status, "at": now,
+                                                  "detail": detail[:500]}, now, [row[0]])
+
+    # -- identity checks -----------------------------------------------------------------
+
+    def identity_checked(self, dossier_code: str) -> bool:
+        return self.db.conn.execute("SELECT 1 FROM hub_identity_checks WHERE dossier_code = ?",
+                                    (dossier_code,)).fetchone() is not None
+
+    def add_identity_check(self, dossier_code: str, node_id: str, result: str, reason: str,
+                           now: str) -> bool:
+        """Record the verifier's answer and send it to the node as a fact (once)."""
+        with write_tx(self.db):
+            cur = self.db.conn.execute(
+                "INSERT INTO hub_identity_checks (dossier_code, node_id, result, reason,"
+                " checked_at) VALUES (?,?,?,?,?) ON CONFLICT (dossier_code) DO NOTHING",
+                (dossier_code, node_id, result, reason, now))
+            if cur.rowcount != 1:
+                return False
+            self._publish("dossier.fact", {"kind": "identity", "dossier_code": dossier_code,
+                                           "result": result, "reason": reason}, now, [node_id])
+            return True
+
+    # -- DVCQG export --------------------------------------------------------------------
+
+    def dossier_rows(self, since: str = "") -> list[dict]:
+        sql, params = "SELECT * FROM hub_dossiers", []
+        if since:
+            sql += " WHERE updated_at >= ?"
+            params.append(since)
+        return [{**r, "data": json.loads(r["data"])}
+                for r in self.db.query(sql + " ORDER BY code", params)]
+
+    def dossier_event_rows(self) -> list[dict]:
+        return [{**r, "payload": json.loads(r["payload"])} for r in self.db.query(
+            "SELECT node_id, seq, at, payload FROM hub_events WHERE kind = 'dossier.event'"
+            " ORDER BY node_id, seq")]
+
+
+class HubStore(ProvinceStore):
     """Nodes, enrollment codes, applied events, dossier projection and per-node feeds."""
 
     def __init__(self, target, *, migrate: bool = True, pool_size: int = 10):

@@ -246,8 +246,9 @@ def test_a_node_restored_with_the_restore_command_gets_back_what_the_hub_holds(l
         restored.conn.close()
     out = node_cli(cfg.home, "restore", str(again))
     assert out.returncode == 0, out.stderr
-    # the two dossiers' events, and the audit entries of that work, came back
-    assert "Recovered from the province 4 events (2 dossier events)" in out.stdout
+    # the two dossiers' events, the province's identity answers to them (issue 7), and the
+    # audit entries of that work, came back
+    assert "Recovered from the province 10 events (4 dossier events)" in out.stdout
     final = open_db(cfg.db_path)
     try:
         assert all(dossier_store.get(final, c) for c in more)

@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edge_node.domain import lifecycle
+from edge_node.domain import province as province_rules
 from edge_node.services import processing
 from edge_node.store import dossiers as dossier_store
 from edge_node.store.db import connect
@@ -105,6 +106,8 @@ def test_random_sequences_keep_projection_clock_and_codes_sound(tmp_path_factory
                     action, who, p = choice
                 before_events = len(dossier_store.events(db, code))
                 before_outbox = db.conn.execute(OUTBOX_EVENTS).fetchone()[0]
+                before_told = db.conn.execute("SELECT count(*) FROM outbox WHERE kind ="
+                                              " 'notification'").fetchone()[0]
                 before_row = dossier_store.get(db, code)
                 try:
                     row = world.act(code, action, who, **p)
@@ -114,7 +117,13 @@ def test_random_sequences_keep_projection_clock_and_codes_sound(tmp_path_factory
                     assert len(dossier_store.events(db, code)) == before_events
                     continue
                 assert len(dossier_store.events(db, code)) == before_events + 1
-                assert db.conn.execute(OUTBOX_EVENTS).fetchone()[0] == before_outbox + 1
+                # one dossier.event, plus the applicant's notification when there is one
+                told = db.conn.execute("SELECT count(*) FROM outbox WHERE kind ="
+                                       " 'notification'").fetchone()[0] - before_told
+                assert told == (1 if province_rules.notification_for(
+                    row, action, dossier_store.events(db, code)[-1]["payload"]["data"])
+                    else 0)
+                assert db.conn.execute(OUTBOX_EVENTS).fetchone()[0] == before_outbox + 1 + told
                 assert row["dvcqg_status"] == lifecycle.dvcqg_status(row["status"])
                 assert 1 <= row["dvcqg_status"] <= 10
                 assert row["extension_count"] <= 1

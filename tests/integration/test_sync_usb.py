@@ -40,8 +40,11 @@ def test_usb_round_trip_with_the_link_off(tmp_path, cfg, db):
     assert applied.returncode == 0, applied.stderr
     # everything exported is acknowledged; applying the province's catalog is itself a new
     # event (the node reports which catalog version it now uses) that waits for next time,
-    # with the two audit entries of that import (catalog change, feed item applied)
-    assert f"holds events up to {total}; applied 1 items; 3 events still waiting" in applied.stdout
+    # with the audit entries of that import, and the province's 30 identity answers to the
+    # counter dossiers (issue 7), each a dossier event with its own audit entries
+    assert f"holds events up to {total}; applied 31 items; " in applied.stdout
+    assert {r[0] for r in db.conn.execute("SELECT identity_status FROM dossiers")} == {
+        "da_xac_thuc"}
     assert node_cli(cfg.home, "sync", "import", str(reply)).returncode == 0
     assert node_cli(cfg.home, "sync", "import", str(stick / "again.edgesync")).returncode == 0
     from edge_node.store import catalog as catalog_store
@@ -96,16 +99,22 @@ def test_an_older_reply_imported_late_does_not_move_the_node_back(tmp_path, cfg,
 
     acked = int(settings.get(db, "sync.acked_seq"))
     anchor = settings.get(db, "sync.prev_hash")
+    # what the reply's feed wrote (the province's identity answers, issue 7) waits for
+    # the next trip; nothing sent before is waiting
+    unsent = "SELECT count(*) FROM outbox WHERE acked_at IS NULL"
+    waiting = db.conn.execute(unsent).fetchone()[0]
+    assert db.conn.execute(unsent + " AND seq <= ?", (acked,)).fetchone()[0] == 0
     # the first week's reply turns up later in a drawer and is imported again
     assert node_cli(cfg.home, "sync", "import", str(replies[0])).returncode == 0
     assert int(settings.get(db, "sync.acked_seq")) == acked
     assert settings.get(db, "sync.prev_hash") == anchor
-    waiting = db.conn.execute("SELECT count(*) FROM outbox WHERE acked_at IS NULL").fetchone()[0]
-    assert waiting == 0
+    assert db.conn.execute(unsent).fetchone()[0] == waiting
     hub.start()
     world.receive()  # the next online round goes on from where the newest reply left it
     new = db.conn.execute("SELECT count(*) FROM outbox WHERE seq > ?", (acked,)).fetchone()[0]
     assert new >= 1
     assert node_cli(cfg.home, "sync", "--once").returncode == 0
     assert hub.get("/api/v1/nodes").json()["items"][0]["acked_seq"] >= acked + new
+    last = db.conn.execute("SELECT max(seq) FROM outbox").fetchone()[0]
+    assert hub.get("/api/v1/nodes").json()["items"][0]["acked_seq"] == last > acked
     hub.stop()
