@@ -242,6 +242,8 @@ User=$SERVICE_USER
 Group=$GROUP
 Environment=EDGE_NODE_HOME=$HOME_DIR
 Environment=PYTHONUNBUFFERED=1
+# glibc keeps one malloc arena per waitress thread; two cap the peak under load (bench/README.md)
+Environment=MALLOC_ARENA_MAX=2
 WorkingDirectory=$HOME_DIR
 ExecStart=$PREFIX/venv/bin/python -m edge_node serve
 # SIGTERM stops waitress cleanly and records a clean stop in the home

@@ -117,7 +117,8 @@ def test_install_upgrade_and_uninstall_in_a_throwaway_prefix(tmp_path, wheelhous
     for line in (f"ExecStart={venv}/bin/python -m edge_node serve", "Restart=on-failure",
                  "TimeoutStopSec=30", "NoNewPrivileges=yes", "ProtectSystem=strict",
                  f"ReadWritePaths={home}", "ProtectHome=yes", "PrivateTmp=yes",
-                 f"Environment=EDGE_NODE_HOME={home}", "WantedBy=multi-user.target"):
+                 f"Environment=EDGE_NODE_HOME={home}", "Environment=MALLOC_ARENA_MAX=2",
+                 "WantedBy=multi-user.target"):
         assert line in unit, line
     # the admin command knows the home
     status = subprocess.run([str(p["bin-dir"] / "edge-node"), "status"], capture_output=True,
