@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from flask import jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
@@ -72,3 +74,20 @@ def register(app) -> None:
         if request.path.startswith("/api/"):
             return api_error(500, "internal_error", "internal error; see the node log")
         return page_error(500)
+
+    @app.errorhandler(sqlite3.OperationalError)
+    def _busy(exc: sqlite3.OperationalError):
+        # Another writer held the database past the busy timeout (many nodes pushing to
+        # one SQLite hub at once): nothing was written, so say "try again", not "broken".
+        text = str(exc).lower()
+        if "locked" not in text and "busy" not in text:
+            return _crash(exc)
+        app.logger.warning("database busy: %s %s", request.method, request.path)
+        if request.path.startswith("/api/"):
+            response, status = api_error(503, "busy", "the database is busy; retry shortly")
+        else:
+            response, status = page_error(503, "Máy đang bận ghi dữ liệu; vui lòng thử lại "
+                                               "sau ít giây.")
+        response = app.make_response((response, status))
+        response.headers["Retry-After"] = "5"
+        return response

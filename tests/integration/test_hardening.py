@@ -126,3 +126,28 @@ def test_absurd_api_input_is_a_400_never_a_500(app, db):
                       "&unit=working_days", headers=headers)
     assert resp.status_code == 400
     assert db.conn.execute("SELECT count(*) FROM dossiers").fetchone()[0] == 0
+
+
+def test_a_database_held_by_another_writer_is_a_503_to_retry_not_a_crash(app, db, cfg,
+                                                                        monkeypatch):
+    import sqlite3
+
+    from edge_node.store import db as db_module
+
+    monkeypatch.setattr(db_module, "BUSY_TIMEOUT_MS", 200)  # not 10 s in a test
+    add_user(db, "canbo", "clerk")
+    client = app.test_client()
+    headers = api_token(client, "canbo")
+    other = sqlite3.connect(cfg.db_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # a backup, a long report, another process...
+    try:
+        answer = client.post("/api/v1/dossiers", json=valid_dossier(), headers=headers)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert answer.status_code == 503, answer.get_data(as_text=True)
+    assert answer.headers["Retry-After"] == "5"
+    assert answer.get_json()["error"]["code"] == "busy"
+    assert db.conn.execute("SELECT count(*) FROM dossiers").fetchone()[0] == 0
+    retried = client.post("/api/v1/dossiers", json=valid_dossier(), headers=headers)
+    assert retried.status_code == 201
