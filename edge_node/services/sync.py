@@ -59,6 +59,7 @@ ERROR_MESSAGES = {
     "seq_reused": "Dữ liệu trên máy này đã bị khôi phục từ một bản sao cũ nên không khớp với "
                   "tỉnh. Hồ sơ vẫn an toàn trên máy; bộ phận CNTT cần đăng ký lại máy với tỉnh.",
     "bad_reply": "Phản hồi từ tỉnh không hợp lệ; sẽ thử lại sau.",
+    "busy": "Hệ thống của tỉnh đang bận; máy sẽ tự gửi lại sau ít phút.",
     "chunk_mismatch": "Một phần tệp đính kèm bị hỏng trên đường truyền; sẽ gửi lại phần đó.",
     "staging_full": "Máy chủ tỉnh tạm hết chỗ nhận tệp đính kèm; sẽ gửi tiếp sau.",
     "too_large": "Tỉnh từ chối tệp đính kèm vì quá lớn so với giới hạn của tỉnh.",
