@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from edge_node.store.db import open_db
 from edge_node.web.app import create_app
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+# The project's reference data (read at test time, never copied): beside the clone, or
+# wherever EDGE_SHARED_DIR points when the clone lives elsewhere.
+SHARED = Path(os.environ.get("EDGE_SHARED_DIR") or REPO.parent / "shared")
 REFERENCE = SHARED / "data" / "reference"
 PASSWORD = "mat-khau-thu-nghiem"
 _CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
