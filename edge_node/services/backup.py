@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -130,7 +131,9 @@ def create_backup(cfg: Config, out: Path | None = None, *, now: datetime | None 
     except BackupError:
         partial.unlink(missing_ok=True)
         raise
-    except (OSError, zipfile.BadZipFile, ValueError) as exc:
+    except (OSError, zipfile.BadZipFile, ValueError, sqlite3.Error) as exc:
+        # sqlite3: VACUUM INTO on a full disk fails as "disk I/O error" / "database or
+        # disk is full", not as an OSError
         partial.unlink(missing_ok=True)
         raise BackupError(f"cannot write the backup {out}: {exc}") from None
     finally:
@@ -191,7 +194,10 @@ def verify_archive(archive: Path, into: Path) -> dict:
                     raise BackupError(f"{name} does not match its sha256: the backup is damaged")
     except (OSError, zipfile.BadZipFile) as exc:
         raise BackupError(f"cannot read the backup {archive}: {exc}") from None
-    integrity, version = check_file(into / DB_MEMBER)
+    try:
+        integrity, version = check_file(into / DB_MEMBER)
+    except sqlite3.Error as exc:  # not a database at all (whose sha256 the manifest agrees)
+        raise BackupError(f"the database in the backup is damaged ({exc})") from None
     if integrity != "ok":
         raise BackupError(f"the database in the backup is damaged ({integrity})")
     if version != manifest.get("schema_version"):

@@ -44,3 +44,59 @@ def test_inbound_dossier_document_codes_may_be_numbers(linked):
     resp = province.dossier(online_dossier("BRK-2", TaiLieuNop=[
         {"TenTepDinhKem": "Tờ khai", "MaThanhPhanHoSo": 12, "TepDinhKemId": "f-1"}]))
     assert resp.status_code == 201, resp.text
+
+
+def _rehash(archive, member: str, content: bytes, out) -> None:
+    """Copy *archive* to *out* with *member* replaced and the manifest agreeing with it."""
+    import hashlib
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(archive) as src:
+        files = {n: src.read(n) for n in src.namelist()}
+    manifest = json.loads(files["manifest.json"])
+    manifest["members"][member] = {"sha256": hashlib.sha256(content).hexdigest(),
+                                   "size": len(content)}
+    files["manifest.json"], files[member] = json.dumps(manifest).encode(), content
+    with zipfile.ZipFile(out, "w") as dst:
+        for name, data in files.items():
+            dst.writestr(name, data)
+
+
+def test_restore_of_a_backup_whose_database_is_not_sqlite_is_refused_cleanly(cfg, db,
+                                                                             tmp_path):
+    from tests.integration.test_cli import edge_node
+
+    good = tmp_path / "good.zip"
+    assert edge_node(cfg.home, "backup", "--out", str(good)).returncode == 0
+    bad = tmp_path / "bad.zip"
+    _rehash(good, "edge-node.db", b"not a database at all " * 100, bad)
+    before = cfg.db_path.read_bytes()
+    done = edge_node(cfg.home, "restore", str(bad))
+    # was: a sqlite3.DatabaseError traceback
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "restore refused, the home is unchanged" in done.stderr
+    assert "damaged" in done.stderr
+    assert cfg.db_path.read_bytes() == before
+    assert not list(cfg.home.glob("pre-restore-*")) and not list(cfg.home.glob(".restore-*"))
+
+
+def test_backup_on_a_full_disk_fails_with_the_message_and_keeps_no_file(cfg, db, tmp_path):
+    import resource
+    import subprocess
+    import sys
+
+    from tests.integration.test_cli import ENV
+
+    out = tmp_path / "usb" / "node.zip"
+
+    def small_files():  # the disk is "full" after 64 KiB: SQLite's VACUUM INTO fails
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+
+    done = subprocess.run([sys.executable, "-m", "edge_node", "--home", str(cfg.home),
+                           "backup", "--out", str(out)], capture_output=True, text=True,
+                          timeout=120, env=ENV, preexec_fn=small_files)
+    # was: a sqlite3.OperationalError traceback ("disk I/O error")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "backup failed, no file kept" in done.stderr
+    assert list(out.parent.iterdir()) == []
