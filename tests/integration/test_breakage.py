@@ -100,3 +100,71 @@ def test_backup_on_a_full_disk_fails_with_the_message_and_keeps_no_file(cfg, db,
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert "backup failed, no file kept" in done.stderr
     assert list(out.parent.iterdir()) == []
+
+
+CUT_RESTORE = """
+import os, shutil, signal, sys
+from pathlib import Path
+from edge_node.config import load_config
+from edge_node.services import backup
+real_move, moved = shutil.move, []
+def move(src, dst):  # the power goes after the current database is set aside
+    moved.append(src)
+    real_move(src, dst)
+    if src.endswith("edge-node.db"):
+        os.kill(os.getpid(), signal.SIGKILL)
+shutil.move = move
+backup.restore(load_config(Path(sys.argv[1])), Path(sys.argv[2]))
+"""
+
+
+def test_a_restore_cut_short_never_becomes_a_brand_new_node(cfg, db, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.integration.test_cli import ENV, edge_node
+
+    archive = tmp_path / "node.zip"
+    assert edge_node(cfg.home, "backup", "--out", str(archive)).returncode == 0
+    keys = {p.name: p.read_bytes() for p in (cfg.home / "keys").iterdir()}
+    cut = subprocess.run([sys.executable, "-c", CUT_RESTORE, str(cfg.home), str(archive)],
+                         capture_output=True, text=True, timeout=120, env=ENV)
+    assert cut.returncode == -9, cut.stderr
+    assert not cfg.db_path.exists()  # the window: old database aside, backup not in place
+
+    # was: 'edge-node up' initialised a new node here (new keys, new admin, not enrolled)
+    for command, code in ((["up", "--port", "1"], 1), (["init"], 1),
+                          (["serve", "--port", "1"], 7)):
+        refused = edge_node(cfg.home, *command)
+        assert refused.returncode == code, (command, refused.stdout, refused.stderr)
+        assert "restore" in refused.stderr and "interrupted" in refused.stderr
+    assert not cfg.db_path.exists()
+    told = edge_node(cfg.home, "status")
+    assert told.returncode == 7 and "interrupted" in told.stdout + told.stderr
+
+    again = edge_node(cfg.home, "restore", str(archive))
+    assert again.returncode == 0, again.stderr
+    assert {p.name: p.read_bytes() for p in (cfg.home / "keys").iterdir()} == keys
+    assert edge_node(cfg.home, "status").returncode == 3
+
+
+def test_a_backup_clears_what_killed_backups_left_behind(cfg, db, tmp_path):
+    import os
+    import time
+
+    from tests.integration.test_cli import edge_node
+
+    usb = tmp_path / "usb"
+    old, fresh = usb / ".backup-dead", usb / ".backup-running"
+    for folder in (old, fresh):
+        folder.mkdir(parents=True)
+        (folder / "edge-node.db").write_bytes(b"a full copy of the citizens' data")
+    partial = usb / "node-1.zip.partial"
+    partial.write_bytes(b"PK half an archive")
+    day_ago = time.time() - 24 * 3600
+    for path in (old / "edge-node.db", old, partial):
+        os.utime(path, (day_ago, day_ago))
+    made = edge_node(cfg.home, "backup", "--out", str(usb / "node-2.zip"))
+    assert made.returncode == 0, made.stderr
+    # was: every backup cut by kill -9 or a power cut left these forever (twice its size)
+    assert sorted(p.name for p in usb.iterdir()) == [".backup-running", "node-2.zip"]
