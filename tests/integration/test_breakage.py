@@ -168,3 +168,61 @@ def test_a_backup_clears_what_killed_backups_left_behind(cfg, db, tmp_path):
     assert made.returncode == 0, made.stderr
     # was: every backup cut by kill -9 or a power cut left these forever (twice its size)
     assert sorted(p.name for p in usb.iterdir()) == [".backup-running", "node-2.zip"]
+
+
+def test_attachment_names_and_labels_cannot_disguise_a_file(cfg, db, tmp_path):
+    """Downloads are named by the stored name: a PDF called ``a.exe`` was saved as a program
+    name, ``inv\\u202efdp.exe`` showed as "invexe.pdf", and NUL/escape reached the label."""
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    from tests.integration.test_cli import ENV, free_port
+
+    password = "Passw0rd-Strong-canbo"
+    added = subprocess.run([sys.executable, "-m", "edge_node", "--home", str(cfg.home), "user",
+                            "add", "canbo", "--role", "clerk", "--password-stdin"],
+                           input=password + "\n", capture_output=True, text=True, env=ENV)
+    assert added.returncode == 0, added.stderr
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "edge_node", "--home", str(cfg.home),
+                               "serve", "--port", str(port)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env=ENV)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                requests.get(base + "/healthz", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        made = requests.post(base + "/api/v1/session", timeout=10, json={
+            "username": "canbo", "password": password, "label": "máy\x00\x1b[2J quét\u202e"})
+        assert made.status_code == 201, made.text
+        auth = {"Authorization": f"Bearer {made.json()['token']}"}
+        tokens = requests.get(base + "/api/v1/tokens", headers=auth, timeout=10).json()
+        assert [t["label"] for t in tokens["items"]] == ["máy[2J quét"]
+        procedure = requests.get(base + "/api/v1/procedures", headers=auth,
+                                 timeout=10).json()["items"][0]["code"]
+        dossier = requests.post(base + "/api/v1/dossiers", headers=auth, timeout=10, json={
+            "procedure_code": procedure, "return_method": "counter",
+            "applicant": {"full_name": "Lò Văn A", "id_number": "011185004321",
+                          "phone": "0912345678", "address": "Bản A"}})
+        assert dossier.status_code == 201, dossier.text
+        url = f"{base}/api/v1/dossiers/{dossier.json()['code']}/attachments"
+        names = {}
+        for name, content in (("a.exe", b"%PDF-1.4 one"), ("inv\u202efdp.exe", b"%PDF-1.4 two"),
+                              ("Giấy khai sinh.pdf", b"%PDF-1.4 three"),
+                              ("ảnh.JPG", b"\xff\xd8\xff four")):
+            sent = requests.post(url, headers=auth, timeout=10, data={"label": "a\x00\x1bb"},
+                                 files={"file": (name, content, "application/octet-stream")})
+            assert sent.status_code == 201, sent.text
+            assert sent.json()["label"] == "ab"
+            names[name] = sent.json()["name"]
+        assert names == {"a.exe": "a.exe.pdf", "inv\u202efdp.exe": "invfdp.exe.pdf",
+                         "Giấy khai sinh.pdf": "Giấy khai sinh.pdf", "ảnh.JPG": "ảnh.JPG"}
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
