@@ -77,3 +77,20 @@ def test_hub_killed_between_recover_pages_then_recovery_finishes_once(linked, cf
     finally:
         proxy.close()
         restored.conn.close()
+
+
+@pytest.mark.usefixtures("hub_backend")
+def test_one_dossier_raced_from_many_threads_is_received_once(linked):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.integration.province_helpers import Province, online_dossier
+
+    hub, _world = linked
+    province = Province(hub)
+    body = online_dossier("RACE-2026-1")
+    with ThreadPoolExecutor(16) as pool:
+        codes = sorted(r.status_code for r in pool.map(lambda _: province.dossier(body),
+                                                       range(32)))
+    assert codes == [201] + [409] * 31
+    assert hub.sql("SELECT count(*) FROM hub_inbound") == [(1,)]
+    assert hub.sql("SELECT count(*) FROM feed WHERE kind = 'dossier.inbound'") == [(1,)]
