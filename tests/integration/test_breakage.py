@@ -226,3 +226,24 @@ def test_attachment_names_and_labels_cannot_disguise_a_file(cfg, db, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_a_fact_naming_two_different_dossiers_is_flagged_not_applied(linked, cfg, db):
+    """The hub routes a fact by MaHoSo; the node looked up dossier_code first, so a withdrawal
+    for the online dossier M landed on the counter dossier C of another applicant."""
+    from edge_node.store import dossiers as dossier_store
+    from edge_node.store import province as province_store
+    from tests.integration.province_helpers import sync
+
+    hub, world = linked
+    province = Province(hub)
+    assert province.dossier(online_dossier("G22.99-BRK-0001")).status_code == 201
+    counter = world.receive()["code"]
+    assert sync(db, cfg, world).error is None
+    before = dossier_store.get(db, counter)
+    sent = province.fact({"kind": "withdrawal", "MaHoSo": "G22.99-BRK-0001",
+                          "dossier_code": counter, "reason": "Tôi muốn rút hồ sơ"})
+    assert sent.status_code == 201, sent.text
+    assert sync(db, cfg, world).error is None
+    assert dossier_store.get(db, counter)["pending_request"] == before["pending_request"]
+    assert [f["code"] for f in province_store.flags(db)] == ["ambiguous_dossier"]
