@@ -247,3 +247,16 @@ def test_a_fact_naming_two_different_dossiers_is_flagged_not_applied(linked, cfg
     assert sync(db, cfg, world).error is None
     assert dossier_store.get(db, counter)["pending_request"] == before["pending_request"]
     assert [f["code"] for f in province_store.flags(db)] == ["ambiguous_dossier"]
+
+
+@pytest.mark.parametrize("since", ["0001-01-01", "0001-01-01T00:00:00+14:00",
+                                   "9999-12-31T23:59:59-14:00"])
+def test_a_since_at_the_edge_of_the_calendar_is_a_bad_since(tmp_path, since):
+    from tests.integration.sync_helpers import hub_cli
+
+    home = tmp_path / "hub"
+    assert hub_cli(home, "migrate").returncode == 0
+    done = hub_cli(home, "export-dvcqg", "--out", str(tmp_path / "x.json"), "--since", since)
+    # was: an OverflowError traceback (and a bare bad_input on GET /api/v1/export/dvcqg)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "--since must be" in done.stderr
