@@ -148,8 +148,11 @@ def serve(ctx: click.Context, host: str | None, port: int | None, lan: bool | No
     """Serve the web interface with waitress (exit codes: docs/install.md)."""
     cfg = _cfg(ctx, host=host, port=port, lan=lan or None)
     if not cfg.db_path.exists():
-        raise exitcodes.ExitError(f"no node home at {cfg.home}; run 'edge-node init' first "
-                                  "(or 'edge-node up').", exitcodes.NO_HOME)
+        from edge_node import runstate
+
+        raise exitcodes.ExitError(runstate.interrupted_restore(cfg) or (
+            f"no node home at {cfg.home}; run 'edge-node init' first (or 'edge-node up')."),
+            exitcodes.NO_HOME)
     _serve(cfg)
 
 

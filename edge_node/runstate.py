@@ -144,6 +144,35 @@ def check_free_space(cfg: Config) -> None:
             "again", exitcodes.DISK_FULL)
 
 
+#: Written by ``edge-node restore`` before it moves the home's files aside and removed once
+#: the backup is in place and marked for recovery. Still there: the restore was cut short
+#: (kill -9, power cut) and the home may have no database, or one not marked for recovery.
+RESTORE_MARK = "restore-in-progress.json"
+
+
+def interrupted_restore(cfg: Config) -> str | None:
+    """What to tell the operator when a restore of this home was cut short, else None."""
+    mark = cfg.home / RESTORE_MARK
+    if not mark.exists():
+        return None
+    try:
+        info = json.loads(mark.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        info = {}
+    archive = info.get("archive") or "FILE"
+    aside = info.get("moved_to") or "pre-restore-…"
+    return (f"a restore of {cfg.home} was interrupted: run 'edge-node restore {archive}' "
+            f"again (the files it replaced are in {aside}); nothing else may start on this "
+            "home until then")
+
+
+def check_restore(cfg: Config) -> None:
+    """Refuse to initialise or serve a home whose restore was cut short."""
+    problem = interrupted_restore(cfg)
+    if problem:
+        raise exitcodes.ExitError(problem, 1)
+
+
 def preflight(cfg: Config) -> None:
     """Checks before serving: writable home, free space, an undamaged database.
 
@@ -151,6 +180,7 @@ def preflight(cfg: Config) -> None:
     after an unclean stop (a power cut is when pages get torn), only its header
     and schema after a clean stop, so a big database on a slow disk starts fast.
     """
+    check_restore(cfg)
     check_home_writable(cfg.home)
     check_free_space(cfg)
     if cfg.db_path.exists():
@@ -178,6 +208,10 @@ def _pid(holder: str) -> int | None:
 
 def status(cfg: Config, check_db: bool = True) -> Status:
     """Inspect the home without changing it: lock holder, recorded state, database health."""
+    restore_cut = interrupted_restore(cfg)
+    if restore_cut and probe(cfg.lock_path) is None:
+        return Status(exitcodes.NO_HOME, "restore-interrupted", restore_cut,
+                      {"home": str(cfg.home)})
     if not cfg.db_path.exists():
         return Status(exitcodes.NO_HOME, "no-home",
                       f"no node home at {cfg.home} (no {cfg.db_path.name}); "

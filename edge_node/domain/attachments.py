@@ -66,16 +66,31 @@ def too_large(max_bytes: int) -> AttachmentError:
                            413)
 
 
+#: Extensions a downloaded file of each type may keep.
+KEEP_EXTENSIONS = {MIME_PDF: (".pdf",), MIME_JPEG: (".jpg", ".jpeg", ".jpe"),
+                   MIME_PNG: (".png",)}
+
+
+def _visible(text: str) -> str:
+    """*text* without control or format characters (C0/C1, bidi overrides, zero-width):
+    ``inv\u202efdp.exe`` is shown as "invexe.pdf" but saved as ``….exe``."""
+    return "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cf"))
+
+
 def clean_name(name: str | None, mime: str) -> str:
-    """The original file name in NFC, without folders or control characters.
+    """The original file name in NFC, without folders, control or format characters, and
+    ending with an extension of its real type (``scan.exe`` holding a PDF is saved as
+    ``scan.exe.pdf``, not as a program name).
 
     An empty name becomes ``tep-dinh-kem`` with the type's extension.
     """
     text = unicodedata.normalize("NFC", name or "")
     text = text.replace("\\", "/").rsplit("/", 1)[-1]
-    text = _UNSAFE.sub("", text).strip().lstrip(".")
+    text = _visible(_UNSAFE.sub("", text)).strip().lstrip(".")
     if not text:
         text = "tep-dinh-kem" + EXTENSIONS[mime]
+    elif not text.lower().endswith(KEEP_EXTENSIONS[mime]):
+        text = text.rstrip(". ") + EXTENSIONS[mime]
     if len(text) > MAX_NAME:
         stem, dot, ext = text.rpartition(".")
         text = (stem[: MAX_NAME - len(ext) - 1] + "." + ext) if dot and len(ext) <= 8 \
@@ -85,7 +100,8 @@ def clean_name(name: str | None, mime: str) -> str:
 
 def clean_label(label: str | None) -> str:
     """The clerk's label (e.g. which required document this is), NFC, one line."""
-    text = " ".join(unicodedata.normalize("NFC", label or "").split())
+    text = " ".join(_visible(" ".join(unicodedata.normalize("NFC", label or "").split()))
+                    .split())
     if len(text) > MAX_LABEL:
         raise AttachmentError("bad_label", f"Ghi chú tài liệu quá dài (tối đa {MAX_LABEL} "
                                            "ký tự).")

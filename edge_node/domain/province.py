@@ -69,7 +69,10 @@ def parse_dvcqg_time(text: object) -> datetime:
     if not isinstance(text, str) or not re.fullmatch(r"[0-9]{14}", text):
         raise ValueError("expected yyyyMMddHHmmss")
     naive = datetime.strptime(text, "%Y%m%d%H%M%S")
-    return naive.replace(tzinfo=TZ).astimezone(UTC)
+    try:
+        return naive.replace(tzinfo=TZ).astimezone(UTC)
+    except OverflowError:  # 00010101000000 in Vietnam is before year 1 in UTC
+        raise ValueError("expected yyyyMMddHHmmss") from None
 
 
 def answer_due(received: datetime, cal: WorkCalendar) -> datetime:
@@ -81,7 +84,7 @@ def _flag01(body: dict, key: str, errors: dict, *, default: int = 0) -> int:
     value = body.get(key, default)
     if isinstance(value, str) and value.strip() in ("0", "1"):
         value = int(value.strip())
-    if value not in (0, 1) or isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, int) or value not in (0, 1):
         errors[key] = "must be 0 or 1"
         return default
     return value
@@ -179,9 +182,20 @@ def parse_inbound(body: object, *, now: datetime) -> dict:
             if not isinstance(name, str) or not nfc(name).strip() or len(name) > 500:
                 errors["TaiLieuNop"] = f"document {i + 1} has no TenTepDinhKem"
                 break
-            names.append({"TenTepDinhKem": nfc(name).strip(),
-                          "MaThanhPhanHoSo": str(doc.get("MaThanhPhanHoSo") or "")[:64],
-                          "TepDinhKemId": str(doc.get("TepDinhKemId") or "")[:64]})
+            # the names end up on the clerk's screen and in receipts: no control or
+            # invisible characters, and the two codes are short strings (or numbers)
+            doc_errors: dict[str, str] = {}
+            clean = {"TenTepDinhKem": _short(doc, "TenTepDinhKem", doc_errors, 500).strip()}
+            for key in ("MaThanhPhanHoSo", "TepDinhKemId"):
+                value = doc.get(key)
+                if isinstance(value, int) and not isinstance(value, bool):
+                    value = str(value)
+                clean[key] = _short({key: value}, key, doc_errors, 64)
+            if doc_errors:
+                key, why = next(iter(doc_errors.items()))
+                errors["TaiLieuNop"] = f"document {i + 1}: {key} {why}"
+                break
+            names.append(clean)
     out["TaiLieuNop"] = names
     if errors:
         raise InboundError(errors)

@@ -10,6 +10,7 @@ import hashlib
 import re
 import secrets
 import threading
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -280,6 +281,9 @@ def start_session(db: sqlite_utils.Database, user: dict, *, kind: str, now: date
     stamp = to_iso(now)
     token_hash = _token_hash(token)
     scope_text = " ".join(scopes or DEFAULT_SCOPES)
+    # shown in token lists and the audit log: one NFC line without control characters
+    label = "".join(ch for ch in " ".join(unicodedata.normalize("NFC", label or "").split())
+                    if unicodedata.category(ch) not in ("Cc", "Cf"))
     with write_tx(db):
         users_store.delete_expired_sessions(db, stamp)
         users_store.insert_session(db, {

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from pathlib import Path
 from edge_node import __version__
 from edge_node.config import CONFIG_FILE, Config
 from edge_node.domain.clock import local, now_utc, parse_iso, to_iso
+from edge_node.runstate import RESTORE_MARK
 from edge_node.store import settings
 from edge_node.store.db import check_file, connect, copy_to, latest_version, schema_version
 
@@ -62,6 +64,35 @@ def _stamp(now: datetime) -> str:
     return now.strftime("%Y%m%dT%H%M%SZ")
 
 
+#: A backup's work folder or partial archive older than this was left by a process that
+#: died (power cut, kill -9): a backup takes minutes, not hours.
+STALE_SECONDS = 6 * 3600
+
+
+def sweep_leftovers(folder: Path, patterns: tuple[str, ...], *, older_than: float,
+                    now: float | None = None) -> list[Path]:
+    """Delete the work folders / partial files matching *patterns* in *folder* whose last
+    change is more than *older_than* seconds old; return them. Each holds a full copy of
+    the database (citizen data) and, left behind by every interrupted run, fills the disk."""
+    import time
+
+    now = time.time() if now is None else now
+    removed = []
+    for pattern in patterns:
+        for path in folder.glob(pattern) if folder.is_dir() else ():
+            try:
+                if now - path.lstat().st_mtime < older_than:
+                    continue
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+            except OSError:
+                continue
+            removed.append(path)
+    return removed
+
+
 def _home_members(cfg: Config) -> list[tuple[str, Path]]:
     """``(archive name, file)`` of every home file that goes into a backup (not the db)."""
     out = [(name, cfg.home / name) for name in HOME_FILES if (cfg.home / name).is_file()]
@@ -94,6 +125,7 @@ def create_backup(cfg: Config, out: Path | None = None, *, now: datetime | None 
     partial = out.with_name(out.name + ".partial")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
+        sweep_leftovers(out.parent, (".backup-*", "*.zip.partial"), older_than=STALE_SECONDS)
         work = Path(tempfile.mkdtemp(prefix=".backup-", dir=out.parent))
     except OSError as exc:
         raise BackupError(f"cannot write to {out.parent}: {exc.strerror}") from None
@@ -130,7 +162,9 @@ def create_backup(cfg: Config, out: Path | None = None, *, now: datetime | None 
     except BackupError:
         partial.unlink(missing_ok=True)
         raise
-    except (OSError, zipfile.BadZipFile, ValueError) as exc:
+    except (OSError, zipfile.BadZipFile, ValueError, sqlite3.Error) as exc:
+        # sqlite3: VACUUM INTO on a full disk fails as "disk I/O error" / "database or
+        # disk is full", not as an OSError
         partial.unlink(missing_ok=True)
         raise BackupError(f"cannot write the backup {out}: {exc}") from None
     finally:
@@ -191,7 +225,10 @@ def verify_archive(archive: Path, into: Path) -> dict:
                     raise BackupError(f"{name} does not match its sha256: the backup is damaged")
     except (OSError, zipfile.BadZipFile) as exc:
         raise BackupError(f"cannot read the backup {archive}: {exc}") from None
-    integrity, version = check_file(into / DB_MEMBER)
+    try:
+        integrity, version = check_file(into / DB_MEMBER)
+    except sqlite3.Error as exc:  # not a database at all (whose sha256 the manifest agrees)
+        raise BackupError(f"the database in the backup is damaged ({exc})") from None
     if integrity != "ok":
         raise BackupError(f"the database in the backup is damaged ({integrity})")
     if version != manifest.get("schema_version"):
@@ -289,6 +326,8 @@ def restore(cfg: Config, archive: Path, *, force: bool = False,
     """
     now = now or now_utc()
     archive = Path(archive)
+    # the caller holds the home lock: any .restore-* folder is from a restore that died
+    sweep_leftovers(cfg.home, (".restore-*",), older_than=0)
     work = Path(tempfile.mkdtemp(prefix=".restore-", dir=cfg.home))
     try:
         manifest = verify_archive(archive, work / "files")
@@ -307,6 +346,10 @@ def restore(cfg: Config, archive: Path, *, force: bool = False,
                     "use --force to restore it anyway")
         aside = cfg.home / f"pre-restore-{_stamp(now)}"
         aside.mkdir(mode=0o700)  # it holds the keys
+        # from here until the backup is in place and marked, a cut (kill -9, power) leaves
+        # the home without a database or not marked for recovery: say so to whoever starts it
+        _write_durably(cfg.home / RESTORE_MARK, json.dumps(
+            {"archive": str(archive.resolve()), "moved_to": str(aside), "at": to_iso(now)}))
         names = [cfg.db_path.name + s for s in ("", "-wal", "-shm")]
         names += list(HOME_FILES) + ["keys"]
         for name in names:
@@ -330,9 +373,17 @@ def restore(cfg: Config, archive: Path, *, force: bool = False,
             if key.is_file():
                 os.chmod(key, 0o600)
         recovery = _mark_restored(cfg, manifest, archive, now)
+        (cfg.home / RESTORE_MARK).unlink(missing_ok=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return RestoreResult(manifest, aside, recovery)
+
+
+def _write_durably(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def _mark_restored(cfg: Config, manifest: dict, archive: Path, now: datetime) -> bool:

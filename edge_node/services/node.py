@@ -28,6 +28,9 @@ def init_home(cfg: Config) -> InitResult:
     seed catalog and an ``admin`` account with a random one-time password,
     which is returned so the caller can print it once.
     """
+    from edge_node.runstate import check_restore
+
+    check_restore(cfg)  # a restore cut short must not become a brand-new node
     created = not (cfg.home / CONFIG_FILE).exists()
     cfg.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     cfg.log_dir.mkdir(mode=0o700, exist_ok=True)

@@ -179,23 +179,36 @@ def feed_inbound(db: sqlite_utils.Database, item: dict, now: datetime) -> None:
             "actor": "province", "role": "province", **body})
 
 
+class _Ambiguous(Exception):
+    """The fact's MaHoSo and dossier_code name two different dossiers of this node."""
+
+
 def _find(db, fact: dict) -> dict | None:
-    if fact.get("dossier_code"):
-        found = dossier_store.get(db, fact["dossier_code"])
-        if found:
-            return found
+    by_code = dossier_store.get(db, fact["dossier_code"]) if fact.get("dossier_code") else None
+    by_national = None
     if fact.get("MaHoSo"):
-        return province_store.by_national_code(db, fact["MaHoSo"]) or dossier_store.get(
+        by_national = province_store.by_national_code(db, fact["MaHoSo"]) or dossier_store.get(
             db, fact["MaHoSo"])
-    return None
+    if by_code and by_national and by_code["code"] != by_national["code"]:
+        # the hub routed by MaHoSo; applying it to dossier_code's dossier would touch the
+        # wrong applicant's file (a payment, a withdrawal): a person must decide
+        raise _Ambiguous
+    return by_code or by_national
 
 
 def feed_fact(db: sqlite_utils.Database, item: dict, now: datetime) -> None:
     """``dossier.fact``: record the province's fact on its dossier; decide what it changes."""
     fact = rules.parse_fact(item["payload"])
     kind = fact["kind"]
-    dossier = _find(db, fact)
     stamp = to_iso(now)
+    try:
+        dossier = _find(db, fact)
+    except _Ambiguous:
+        _flag(db, now, kind, "ambiguous_dossier",
+              f"MaHoSo {fact['MaHoSo']} và mã hồ sơ {fact['dossier_code']} là hai hồ sơ khác "
+              "nhau trên máy này: không áp dụng, cần người xem xét.", item["payload"],
+              national=fact.get("MaHoSo"))
+        return
     if dossier is None:
         what = {"payment": "Thanh toán trực tuyến", "withdrawal": "Yêu cầu rút hồ sơ",
                 "adjustment": "Yêu cầu điều chỉnh", "identity": "Kết quả xác thực"}[kind]

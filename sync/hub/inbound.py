@@ -103,10 +103,13 @@ def notifications():
 def parse_since(text: str) -> str:
     """``YYYY-MM-DD`` (local midnight) or an ISO instant with zone → UTC ISO; raises."""
     text = text.strip()
-    if len(text) == 10:
-        day = date.fromisoformat(text)
-        return to_iso(datetime.combine(day, time(0), tzinfo=LOCAL_TZ))
-    return to_iso(parse_iso(text))
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return to_iso(datetime.combine(day, time(0), tzinfo=LOCAL_TZ))
+        return to_iso(parse_iso(text))
+    except OverflowError:  # 0001-01-01 in Vietnam is before year 1 in UTC
+        raise ValueError("out of range") from None
 
 
 def unit_names(store) -> dict[str, str]:
