@@ -94,6 +94,16 @@ def check_database(path: Path, full: bool = True) -> str | None:
     return None if rows == ["ok"] else "; ".join(rows[:3])
 
 
+def lost_database(cfg: Config) -> str | None:
+    """What is wrong when the database file is not a file, or is empty in a home that has
+    served: both mean the data is gone, and starting would build an empty node over it."""
+    if cfg.db_path.is_dir():
+        return f"{cfg.db_path.name} is a folder, not a database file"
+    if cfg.db_path.exists() and cfg.db_path.stat().st_size == 0 and read_state(cfg):
+        return f"{cfg.db_path.name} is empty (0 bytes) although this home has served before"
+    return None
+
+
 def corrupt_message(cfg: Config, problem: str) -> str:
     """What a clerk's IT helper must do when the database is damaged: save, then restore."""
     db = cfg.db_path
@@ -183,6 +193,9 @@ def preflight(cfg: Config) -> None:
     check_restore(cfg)
     check_home_writable(cfg.home)
     check_free_space(cfg)
+    lost = lost_database(cfg)
+    if lost:
+        raise exitcodes.ExitError(corrupt_message(cfg, lost), exitcodes.DB_CORRUPT)
     if cfg.db_path.exists():
         mode = cfg.start_check
         full = mode == "full" or (mode == "auto" and read_state(cfg).get("state") != "stopped")
@@ -227,6 +240,9 @@ def status(cfg: Config, check_db: bool = True) -> Status:
                       f"the home {cfg.home} is held by process {holder} (a command such as "
                       "init or restore, or a server still starting or stopping); wait for it "
                       "to finish", details)
+    lost = lost_database(cfg)
+    if lost:
+        return Status(exitcodes.DB_CORRUPT, "db-corrupt", corrupt_message(cfg, lost), details)
     if check_db:
         problem = check_database(cfg.db_path)
         if problem:

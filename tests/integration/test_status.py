@@ -153,6 +153,24 @@ def test_a_file_that_is_not_a_database_is_reported_the_same_way(home):
     assert start.returncode == DB_CORRUPT and db.read_bytes() == bytes(data)
 
 
+def test_an_emptied_or_replaced_database_is_damage_not_a_new_node(home):
+    port = free_port()
+    proc = start_server(home, port)
+    assert stop(proc)  # the home has served: it had a real database
+    db = home / "edge-node.db"
+    db.write_bytes(b"")  # a disk fault or a careless copy leaves 0 bytes
+    result = status(home)
+    assert result.returncode == DB_CORRUPT and "0 bytes" in result.stderr
+    for command in (["up", "--port", str(port)], ["serve", "--port", str(port)]):
+        refused = edge_node(home, *command)
+        assert refused.returncode == DB_CORRUPT, refused.stdout + refused.stderr
+        assert "password" not in refused.stdout  # no new admin made over the lost data
+        assert db.read_bytes() == b""
+    db.unlink()
+    db.mkdir()
+    assert status(home).returncode == DB_CORRUPT
+
+
 def test_no_home_has_its_own_code(tmp_path):
     result = status(tmp_path / "nowhere")
     assert result.returncode == NO_HOME and "no node home" in result.stderr
