@@ -233,14 +233,18 @@ def push(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: byt
                   result.acked_seq, result.acked_seq, now)
 
 
+def _expect(kind: str):
+    """The header check of a request that must be of one *kind* (for :func:`_open`)."""
+    def check(header: dict) -> None:
+        if header["kind"] != kind:
+            raise protocol.ProtocolError("wrong_kind", f"expected {kind}, got {header['kind']}")
+    return check
+
+
 def pull(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: bytes,
          now: datetime, limit: int, remote: str = "") -> bytes:
     """Answer a signed pull request ``{since}`` with the node's feed items after it."""
-    def check(header: dict) -> None:
-        if header["kind"] != "pull":
-            raise protocol.ProtocolError("wrong_kind", f"expected a pull, got {header['kind']}")
-
-    opened = _open(store, identity, hub_id, data, 64 * 1024, remote, now, check)
+    opened = _open(store, identity, hub_id, data, 64 * 1024, remote, now, _expect("pull"))
     node_id = opened.header["sender"]
     since = opened.records[0].get("since") if opened.records else None
     if type(since) is not int or since < 0:
@@ -309,11 +313,8 @@ def reconcile(store: HubStore, *, hub_id: str, identity: protocol.Identity, data
     """Compare a node's per-day digests with the hub's; store the result; reply with ours."""
     from sync.reconcile import compare, day_digests
 
-    def check(header: dict) -> None:
-        if header["kind"] != "reconcile":
-            raise protocol.ProtocolError("wrong_kind", "expected a reconcile request")
-
-    opened = _open(store, identity, hub_id, data, 4 * 1024 * 1024, remote, now, check)
+    opened = _open(store, identity, hub_id, data, 4 * 1024 * 1024, remote, now,
+                   _expect("reconcile"))
     node_id = opened.header["sender"]
     theirs = {r["date"]: r["digest"] for r in opened.records if isinstance(r, dict)
               and isinstance(r.get("date"), str) and isinstance(r.get("digest"), dict)}
@@ -421,12 +422,8 @@ def _prepare(store: HubStore, cfg, node_id: str, sha256: str, size, now: datetim
 
 
 def _att_open(store, cfg, identity, data, now, remote, kind: str) -> protocol.Opened:
-    def check(header: dict) -> None:
-        if header["kind"] != kind:
-            raise protocol.ProtocolError("wrong_kind", f"expected {kind}, got {header['kind']}")
-
     limit = CHUNK_BYTES * 2 + 64 * 1024  # base64 of one chunk, compressed, with its header
-    opened = _open(store, identity, cfg.hub_id, data, limit, remote, now, check)
+    opened = _open(store, identity, cfg.hub_id, data, limit, remote, now, _expect(kind))
     if len(opened.records) != 1:
         raise HubError("bad_request", "one attachment record per envelope")
     return opened
@@ -502,11 +499,7 @@ def recover(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: 
     (at most :data:`RECOVER_LIMIT`; the node asks again from the last one).
     Nothing changes on the hub: the node resumes the chain where the hub stands.
     """
-    def check(header: dict) -> None:
-        if header["kind"] != "recover":
-            raise protocol.ProtocolError("wrong_kind", f"expected recover, got {header['kind']}")
-
-    opened = _open(store, identity, hub_id, data, 64 * 1024, remote, now, check)
+    opened = _open(store, identity, hub_id, data, 64 * 1024, remote, now, _expect("recover"))
     node_id = opened.header["sender"]
     after = opened.records[0].get("after") if opened.records else None
     if type(after) is not int or after < 0:
