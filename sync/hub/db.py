@@ -212,6 +212,10 @@ class PgConnection:
             self._pool.putconn(raw)  # the pool rolls back an open transaction
 
 
+class SQLiteOnly(TypeError):
+    """A sqlite-utils convenience used on the PostgreSQL backend, which supports only SQL."""
+
+
 class PgDatabase:
     """What the hub's code uses of ``sqlite_utils.Database``, on PostgreSQL."""
 
@@ -231,7 +235,8 @@ class PgDatabase:
         return self.conn.execute(sql, params)
 
     def __getitem__(self, name):
-        raise NotImplementedError(
+        # Not a gap to fill: table helpers would hide SQL the two engines must share.
+        raise SQLiteOnly(
             "sqlite-utils table helpers (db[table]) are SQLite-only; write the SQL in a "
             "HubStore method with self.execute/self.query (see docs/hub.md)")
 
