@@ -49,7 +49,7 @@ from edge_node.config import load_config  # noqa: E402
 from edge_node.domain.clock import now_utc  # noqa: E402
 from edge_node.services import sync as sync_service  # noqa: E402
 from edge_node.services.node import init_home  # noqa: E402
-from edge_node.store import settings  # noqa: E402
+from edge_node.store import outbox, settings  # noqa: E402
 from edge_node.store.db import open_db, write_tx  # noqa: E402
 from sync import protocol  # noqa: E402
 from tests.faults.proxy import FaultProxy, _forward, _read_request  # noqa: E402
@@ -228,10 +228,12 @@ def main() -> None:
         started = time.perf_counter()
         events = make_history(db, args.dossiers)
         make = time.perf_counter() - started
-        rows = list(db.query("SELECT * FROM outbox ORDER BY seq"))
-        facts = len(zlib.compress(b"".join(r["payload"].encode() for r in rows), 9))
+        rows = list(db.query(outbox.SELECT + " ORDER BY o.seq"))
         records = [{"seq": r["seq"], "event_id": r["event_id"], "kind": r["kind"],
-                    "at": r["created_at"], "payload": json.loads(r["payload"])} for r in rows]
+                    "at": r["created_at"], "payload": outbox.payload_of(r)} for r in rows]
+        facts = len(zlib.compress(b"".join(
+            json.dumps(r["payload"], ensure_ascii=False, sort_keys=True).encode()
+            for r in records), 9))
         proxy = LinkProxy(hub.port, seed=1, bytes_per_second=args.kbit * 1000 // 8,
                           loss=args.loss)
         with write_tx(db):

@@ -7,7 +7,8 @@ written in one transaction: either all exist or none.
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 
 import sqlite_utils
 
@@ -128,6 +129,23 @@ def _steps(db: sqlite_utils.Database, procedure: dict, start: datetime, due: dat
 PRE_ACCEPT_DECISIONS = ("request_supplement", "refuse")
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A checked intake ready to be written: everything :func:`record` needs."""
+
+    row: dict
+    data: dict
+    clock: dict | None
+    prefix: str
+    event_type: str
+    agency_id: str
+    local_day: date
+    stamp: str
+    user: dict
+    procedure_code: str
+    ip: str
+
+
 def receive(db: sqlite_utils.Database, payload: dict, *, user: dict, now: datetime,
             agency_id: str, calendar: WorkCalendar, ip: str = "") -> dict:
     """Record a counter dossier: accept it (default), or guide the applicant to
@@ -138,6 +156,17 @@ def receive(db: sqlite_utils.Database, payload: dict, *, user: dict, now: dateti
     no clock.
 
     :raises IntakeError: for an unknown procedure or any bad field; nothing is written.
+    :returns: the stored dossier.
+    """
+    return record(db, prepare(db, payload, user=user, now=now, agency_id=agency_id,
+                              calendar=calendar, ip=ip))
+
+
+def prepare(db: sqlite_utils.Database, payload: dict, *, user: dict, now: datetime,
+            agency_id: str, calendar: WorkCalendar, ip: str = "") -> Prepared:
+    """Check an intake and work out its row, due date and steps; writes nothing.
+
+    :raises IntakeError: for an unknown procedure or any bad field.
     """
     if not isinstance(payload, dict):
         raise IntakeError({"body": "Dữ liệu gửi lên không hợp lệ."})
@@ -203,30 +232,36 @@ def receive(db: sqlite_utils.Database, payload: dict, *, user: dict, now: dateti
         data, clock = {}, {"kind": "received", "at": stamp}
         prefix, event_type = agency_id, "accept"
     row["dvcqg_status"] = lifecycle.dvcqg_status(row["status"])
+    return Prepared(row=row, data=data, clock=clock, prefix=prefix, event_type=event_type,
+                    agency_id=agency_id, local_day=local_day, stamp=stamp, user=user,
+                    procedure_code=procedure["code"], ip=ip)
+
+
+def record(db: sqlite_utils.Database, intake: Prepared) -> dict:
+    """Write a prepared intake: its code, the dossier row, the first event, the audit
+    entry and the outbox event, in one transaction.
+
+    :returns: the stored dossier (column defaults included).
+    """
+    row, stamp, user, local_day = dict(intake.row), intake.stamp, intake.user, intake.local_day
     with write_tx(db):
-        seq = dossier_store.next_seq(db, prefix, local_day.isoformat())
-        code = (dossier_code(agency_id, local_day, seq) if prefix == agency_id
-                else f"PN-{local_day:%y%m%d}-{seq:04d}")
+        seq = dossier_store.next_seq(db, intake.prefix, local_day.isoformat())
+        code = (dossier_code(intake.agency_id, local_day, seq)
+                if intake.prefix == intake.agency_id else f"PN-{local_day:%y%m%d}-{seq:04d}")
         row["code"] = code
-        dossier_store.insert(db, row)
+        stored = dossier_store.insert(db, row)
         event_id = outbox.new_event_id()
         # The first event holds the whole stored row (defaults included), so the
         # projection can be rebuilt from events alone.
-        stored = dossier_store.get(db, code)
         snapshot = {k: v for k, v in stored.items() if k != "applicant_fold"}
-        payload_out = {"set": snapshot, "data": data}
-        if clock:
-            payload_out["clock"] = clock
-        dossier_store.add_event(db, {
-            "event_id": event_id, "dossier_code": code, "type": event_type,
-            "actor_id": user["id"], "actor": user["username"], "actor_role": user["role"],
-            "at": stamp, "payload": payload_out,
-        })
-        audit.append(db, at=stamp, actor=user["username"], action=f"dossier.{event_type}",
-                     obj=code, detail={"procedure": procedure["code"],
-                                       "due_at": row.get("due_at")}, ip=ip)
-        outbox.add(db, kind="dossier.event", event_id=event_id, at=stamp, payload={
-            "dossier_code": code, "type": event_type, "at": stamp, "actor": user["username"],
-            "role": user["role"], **payload_out,
-        })
-    return dossier_store.get(db, code)
+        payload_out = {"set": snapshot, "data": intake.data}
+        if intake.clock:
+            payload_out["clock"] = intake.clock
+        dossier_store.record_event(
+            db, event_id=event_id, dossier_code=code, type=intake.event_type,
+            actor_id=user["id"], actor=user["username"], actor_role=user["role"], at=stamp,
+            payload=payload_out)
+        audit.append(db, at=stamp, actor=user["username"], action=f"dossier.{intake.event_type}",
+                     obj=code, detail={"procedure": intake.procedure_code,
+                                       "due_at": row.get("due_at")}, ip=intake.ip)
+    return stored

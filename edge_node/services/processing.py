@@ -54,15 +54,11 @@ def act(db: sqlite_utils.Database, code: str, action: str, params: dict, *, user
         payload = {"set": changes, "data": decision.data}
         if decision.clock:
             payload["clock"] = decision.clock
-        dossier_store.add_event(db, {
-            "event_id": event_id, "dossier_code": code, "type": action,
-            "actor_id": user["id"], "actor": user["username"], "actor_role": user["role"],
-            "at": stamp, "payload": payload})
+        dossier_store.record_event(
+            db, event_id=event_id, dossier_code=code, type=action, actor_id=user["id"],
+            actor=user["username"], actor_role=user["role"], at=stamp, payload=payload)
         audit.append(db, at=stamp, actor=user["username"], action=f"dossier.{action}", obj=code,
                      detail={"status": changes.get("status", dossier["status"])}, ip=ip)
-        outbox.add(db, kind="dossier.event", event_id=event_id, at=stamp, payload={
-            "dossier_code": code, "type": action, "at": stamp, "actor": user["username"],
-            "role": user["role"], **payload})
         # the applicant hears about it through the province (ND 118 art 14); never from here
         province.notify(db, dossier_store.get(db, code), action, decision.data, stamp)
     return dossier_store.get(db, code)

@@ -69,16 +69,13 @@ def append_event(db: sqlite_utils.Database, dossier: dict, event_type: str, chan
     payload = {"set": changes, "data": data}
     if clock:
         payload["clock"] = clock
-    dossier_store.add_event(db, {"event_id": event_id, "dossier_code": dossier["code"],
-                                 "type": event_type, "actor_id": actor["id"],
-                                 "actor": actor["username"], "actor_role": actor["role"],
-                                 "at": stamp, "payload": payload})
+    dossier_store.record_event(
+        db, event_id=event_id, dossier_code=dossier["code"], type=event_type,
+        actor_id=actor["id"], actor=actor["username"], actor_role=actor["role"], at=stamp,
+        payload=payload)
     audit.append(db, at=stamp, actor=actor["username"], action=f"dossier.{event_type}",
                  obj=dossier["code"], detail={"status": changes.get("status",
                                                                      dossier["status"])})
-    outbox.add(db, kind="dossier.event", event_id=event_id, at=stamp, payload={
-        "dossier_code": dossier["code"], "type": event_type, "at": stamp,
-        "actor": actor["username"], "role": actor["role"], **payload})
     return dossier_store.get(db, dossier["code"])
 
 
@@ -167,16 +164,12 @@ def feed_inbound(db: sqlite_utils.Database, item: dict, now: datetime) -> None:
         event_id = str(uuid.uuid4())
         body = {"set": snapshot, "data": {"national_code": national,
                                           "submitted_at": d.get("submitted_at")}}
-        dossier_store.add_event(db, {"event_id": event_id, "dossier_code": row["code"],
-                                     "type": "online_submission", "actor_id": None,
-                                     "actor": "province", "actor_role": "province",
-                                     "at": stamp, "payload": body})
+        dossier_store.record_event(
+            db, event_id=event_id, dossier_code=row["code"], type="online_submission",
+            actor_id=None, actor="province", actor_role="province", at=stamp, payload=body)
         audit.append(db, at=stamp, actor="province", action="dossier.online_submission",
                      obj=row["code"], detail={"national_code": national,
                                               "procedure": procedure["code"]})
-        outbox.add(db, kind="dossier.event", event_id=event_id, at=stamp, payload={
-            "dossier_code": row["code"], "type": "online_submission", "at": stamp,
-            "actor": "province", "role": "province", **body})
 
 
 class _Ambiguous(Exception):

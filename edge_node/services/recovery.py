@@ -89,14 +89,18 @@ def _apply_records(db, records: list[dict], stamp: str) -> dict:
             if held != record["event_id"]:
                 raise SyncError("seq_reused", f"event {record['seq']} differs from the hub's")
             continue
+        payload = record["payload"]
+        if record["kind"] == outbox_store.DOSSIER_EVENT:
+            if _apply_dossier_event(db, record):
+                counts["dossier_events"] += 1
+            if dossier_store.has_event(db, record["event_id"]):
+                payload = outbox_store.EVENT_REF  # as the node wrote it: the event is the payload
+        elif record["kind"] == audit.KIND and isinstance(payload.get("entry"), dict):
+            audit.put_back(db, int(payload["id"]), payload["entry"])
         outbox_store.insert_acked(db, seq=record["seq"], event_id=record["event_id"],
-                                  kind=record["kind"], payload=record["payload"],
-                                  at=record["at"], acked_at=stamp)
+                                  kind=record["kind"], payload=payload, at=record["at"],
+                                  acked_at=stamp)
         counts["events"] += 1
-        if record["kind"] == "dossier.event" and _apply_dossier_event(db, record):
-            counts["dossier_events"] += 1
-        elif record["kind"] == audit.KIND and isinstance(record["payload"].get("entry"), dict):
-            audit.put_back(db, int(record["payload"]["id"]), record["payload"]["entry"])
     return counts
 
 

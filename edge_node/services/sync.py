@@ -28,8 +28,9 @@ from edge_node.domain.lifecycle import Step
 from edge_node.services import catalog as catalog_service
 from edge_node.services import population
 from edge_node.services import province as province_feed
-from edge_node.store import audit, settings
+from edge_node.store import audit, outbox, settings
 from edge_node.store import process as process_store
+from edge_node.store.db import rows as select_rows
 from edge_node.store.db import write_tx
 from sync import protocol
 
@@ -157,20 +158,21 @@ def _next_batch(db, state, me, now, *, after_stored: bool = False) -> dict | Non
     With *after_stored* a new batch is sealed after the stored ones (to put
     several on a USB stick at once).
     """
-    rows = list(db.query("SELECT * FROM sync_batches WHERE acked_at IS NULL ORDER BY first_seq"))
-    if rows and not after_stored:
-        return rows[0]
-    start = rows[-1]["last_seq"] if rows else 0
+    stored = list(db.query("SELECT * FROM sync_batches WHERE acked_at IS NULL"
+                           " ORDER BY first_seq"))
+    if stored and not after_stored:
+        return stored[0]
+    start = stored[-1]["last_seq"] if stored else 0
     events, size, sealed = [], 0, {}
-    for row in db.query("SELECT * FROM outbox WHERE acked_at IS NULL AND seq > ? ORDER BY seq"
-                        " LIMIT ?", [start, MAX_BATCH_EVENTS]):
-        payload = json.loads(row["payload"])
+    for row in select_rows(db, outbox.SELECT + " WHERE o.acked_at IS NULL AND o.seq > ?"
+                    " ORDER BY o.seq LIMIT ?", (start, MAX_BATCH_EVENTS)):
+        payload = outbox.payload_of(row)
         if row["kind"] == audit.KIND and "entry" not in payload:
             # the entry as the table holds it now, frozen into its slot with this batch
             payload = sealed[row["seq"]] = audit.sealed_payload(db, payload)
         record = {"seq": row["seq"], "event_id": row["event_id"], "kind": row["kind"],
                   "at": row["created_at"], "payload": payload}
-        size += len(row["payload"]) + 200
+        size += len(row["e_payload"] or row["payload"]) + 200
         if events and (size > MAX_BATCH_JSON_BYTES or row["seq"] != events[-1]["seq"] + 1):
             break
         events.append(record)
@@ -572,9 +574,9 @@ def reconcile(db, cfg: Config, *, now_fn, http=requests) -> dict:
     if state is None:
         raise SyncError("not_enrolled")
     me = identity(cfg)
-    ours = day_digests((r["created_at"], r["event_id"], r["kind"], json.loads(r["payload"]))
-                       for r in db.query("SELECT * FROM outbox WHERE acked_at IS NOT NULL"
-                                         " ORDER BY seq"))
+    ours = day_digests((r["created_at"], r["event_id"], r["kind"], outbox.payload_of(r))
+                       for r in db.query(outbox.SELECT + " WHERE o.acked_at IS NOT NULL"
+                                         " ORDER BY o.seq"))
     request = protocol.seal([{"date": d, "digest": v} for d, v in ours.items()], sender=me,
                             receiver=_hub_keys(state), sender_id=state["node_id"],
                             receiver_id=state["hub_id"], batch_id=uuid.uuid4().hex,

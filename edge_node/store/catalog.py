@@ -8,6 +8,7 @@ import sqlite_utils
 
 from edge_node.domain.catalog_formats import Procedure
 from edge_node.domain.text import fold
+from edge_node.store.db import first, rows
 
 
 def current_version(db: sqlite_utils.Database) -> int:
@@ -51,8 +52,8 @@ def upsert(db: sqlite_utils.Database, proc: Procedure, *, version: int, at: str)
 
 
 def get(db: sqlite_utils.Database, code: str) -> dict | None:
-    rows = list(db.query("SELECT * FROM procedures WHERE code = ?", [code]))
-    return _decode(rows[0]) if rows else None
+    row = first(db, "SELECT * FROM procedures WHERE code = ?", (code,))
+    return _decode(row) if row else None
 
 
 def count(db: sqlite_utils.Database) -> int:
@@ -61,15 +62,15 @@ def count(db: sqlite_utils.Database) -> int:
 
 def match(db: sqlite_utils.Database, fts_query: str, limit: int) -> list[dict]:
     """Rows whose folded name or field match the FTS5 *fts_query*, best bm25 first."""
-    return [_decode(r) for r in db.query(
-        "SELECT p.* FROM procedures_fts f JOIN procedures p ON p.rowid = f.rowid"
+    return [_decode(r) for r in rows(
+        db, "SELECT p.* FROM procedures_fts f JOIN procedures p ON p.rowid = f.rowid"
         " WHERE procedures_fts MATCH ? ORDER BY bm25(procedures_fts, 0, 1.0, 0.3) LIMIT ?",
-        [fts_query, limit])]
+        (fts_query, limit))]
 
 
 def list_page(db: sqlite_utils.Database, limit: int, offset: int = 0) -> list[dict]:
-    return [_decode(r) for r in db.query(
-        "SELECT * FROM procedures ORDER BY field, name LIMIT ? OFFSET ?", [limit, offset])]
+    return [_decode(r) for r in rows(
+        db, "SELECT * FROM procedures ORDER BY field, name LIMIT ? OFFSET ?", (limit, offset))]
 
 
 def versions(db: sqlite_utils.Database) -> list[dict]:

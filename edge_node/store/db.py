@@ -38,6 +38,27 @@ def connect(path: str | Path) -> sqlite_utils.Database:
     return sqlite_utils.Database(conn)
 
 
+def rows(db: sqlite_utils.Database, sql: str, params=()) -> list[dict]:
+    """Run a read and return its rows as dicts.
+
+    The plain cursor, not ``Database.query``: sqlite-utils 4 wraps every query in a
+    savepoint (two more statements per read), which was a tenth of an intake's time
+    (``bench/bench_write_cost.py``). Also used for ``INSERT … RETURNING``.
+    """
+    cur = db.conn.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def first(db: sqlite_utils.Database, sql: str, params=()) -> dict | None:
+    """The first row of :func:`rows`, or ``None``."""
+    cur = db.conn.execute(sql, params)
+    values = cur.fetchone()
+    if values is None:
+        return None
+    return dict(zip([d[0] for d in cur.description], values, strict=True))
+
+
 @contextmanager
 def write_tx(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """Run the block as one ``BEGIN IMMEDIATE`` transaction; roll back on any error."""

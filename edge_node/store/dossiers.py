@@ -8,19 +8,18 @@ import threading
 import sqlite_utils
 
 from edge_node.domain.lifecycle import OPEN_STATES
+from edge_node.store import outbox
+from edge_node.store.db import first, rows
 
 JSON_COLUMNS = ("documents_received", "steps", "supplement_items")
 
 
 def next_seq(db: sqlite_utils.Database, agency_id: str, day: str) -> int:
     """Take the next number of *agency_id*'s sequence for local *day* (in a transaction)."""
-    db.conn.execute(
-        "INSERT INTO code_sequences (agency_id, day, last_seq) VALUES (?, ?, 1)"
-        " ON CONFLICT(agency_id, day) DO UPDATE SET last_seq = last_seq + 1",
-        (agency_id, day))
     return db.conn.execute(
-        "SELECT last_seq FROM code_sequences WHERE agency_id = ? AND day = ?",
-        (agency_id, day)).fetchone()[0]
+        "INSERT INTO code_sequences (agency_id, day, last_seq) VALUES (?, ?, 1)"
+        " ON CONFLICT(agency_id, day) DO UPDATE SET last_seq = last_seq + 1"
+        " RETURNING last_seq", (agency_id, day)).fetchone()[0]
 
 
 def _encode(row: dict) -> dict:
@@ -28,11 +27,13 @@ def _encode(row: dict) -> dict:
             for k, v in row.items()}
 
 
-def insert(db: sqlite_utils.Database, row: dict) -> None:
+def insert(db: sqlite_utils.Database, row: dict) -> dict:
+    """Insert a dossier row; return it as stored (column defaults included), decoded."""
     row = _encode(row)
     cols = ", ".join(row)
     marks = ", ".join(f":{k}" for k in row)
-    db.conn.execute(f"INSERT INTO dossiers ({cols}) VALUES ({marks})", row)
+    return decode(rows(db, f"INSERT INTO dossiers ({cols}) VALUES ({marks}) RETURNING *",
+                       row)[0])
 
 
 def update(db: sqlite_utils.Database, code: str, fields: dict) -> None:
@@ -53,18 +54,28 @@ def add_event(db: sqlite_utils.Database, row: dict) -> int:
     return cur.lastrowid
 
 
+def record_event(db: sqlite_utils.Database, *, event_id: str, dossier_code: str, type: str,
+                 actor_id: int | None, actor: str, actor_role: str, at: str,
+                 payload: dict) -> None:
+    """Append a dossier event and queue it for the province (inside a write transaction).
+
+    The province receives ``{dossier_code, type, at, actor, role, **payload}``.
+    """
+    add_event(db, {"event_id": event_id, "dossier_code": dossier_code, "type": type,
+                   "actor_id": actor_id, "actor": actor, "actor_role": actor_role, "at": at,
+                   "payload": payload})
+    outbox.add_event_slot(db, event_id=event_id, at=at)
+
+
 def get(db: sqlite_utils.Database, code: str) -> dict | None:
-    rows = list(db.query("SELECT * FROM dossiers WHERE code = ?", [code]))
-    return decode(rows[0]) if rows else None
+    row = first(db, "SELECT * FROM dossiers WHERE code = ?", (code,))
+    return decode(row) if row else None
 
 
 def events(db: sqlite_utils.Database, code: str) -> list[dict]:
-    out = []
-    for row in db.query("SELECT * FROM dossier_events WHERE dossier_code = ? ORDER BY id",
-                        [code]):
-        row = dict(row)
+    out = rows(db, "SELECT * FROM dossier_events WHERE dossier_code = ? ORDER BY id", (code,))
+    for row in out:
         row["payload"] = json.loads(row["payload"])
-        out.append(row)
     return out
 
 
@@ -107,7 +118,7 @@ def queue(db: sqlite_utils.Database, name: str, *, me: int | None = None, role: 
         params["rto"] = received_to
     sql = (f"SELECT * FROM dossiers WHERE {' AND '.join(clauses)} ORDER BY {order}"
            " LIMIT :limit OFFSET :offset")
-    return [decode(r) for r in db.query(sql, params)]
+    return [decode(r) for r in rows(db, sql, params)]
 
 
 _FIELDS: dict[str, tuple[int, frozenset[str]]] = {}
@@ -148,19 +159,19 @@ def list_by_status(db: sqlite_utils.Database, statuses: tuple[str, ...] | None,
     else:
         sql = "SELECT * FROM dossiers ORDER BY created_at DESC, code DESC LIMIT ? OFFSET ?"
         params = [limit, offset]
-    return [decode(r) for r in db.query(sql, params)]
+    return [decode(r) for r in rows(db, sql, params)]
 
 
 def received_between(db: sqlite_utils.Database, start: str, end: str) -> list[dict]:
     """Accepted dossiers received in ``[start, end)`` (UTC ISO), for the log book (Mẫu 07)."""
-    return [decode(r) for r in db.query(
-        "SELECT * FROM dossiers WHERE received_at >= ? AND received_at < ?"
+    return [decode(r) for r in rows(
+        db, "SELECT * FROM dossiers WHERE received_at >= ? AND received_at < ?"
         " AND status NOT IN ('HUONG_DAN_BO_SUNG', 'TU_CHOI_TIEP_NHAN', 'NHAP', 'CHO_TIEP_NHAN')"
-        " ORDER BY received_at, code", [start, end])]
+        " ORDER BY received_at, code", (start, end))]
 
 
 def decode(row: dict) -> dict:
-    row = dict(row)
+    """Turn the JSON columns of a stored row back into lists (in place; returns the row)."""
     for key in JSON_COLUMNS:
         row[key] = json.loads(row[key] or "[]")
     return row

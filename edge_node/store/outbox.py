@@ -80,6 +80,45 @@ def add(db: sqlite_utils.Database, *, kind: str, payload: dict, at: str,
     return cur.lastrowid
 
 
+# The outbox slot of a dossier event holds this instead of the event: the event row itself
+# (dossier_events, never changed once written) is what the province receives. Copying the
+# event into the slot wrote every event twice (the first one holds the whole dossier, ~2 KB)
+# and was a third of an intake's write time (bench/bench_write_cost.py). Slots written
+# before carry the whole payload; both read back the same through :func:`payload_of`.
+EVENT_REF = '{"from": "dossier_events"}'
+DOSSIER_EVENT = "dossier.event"
+
+# Outbox rows with the dossier event a slot refers to (``e_*`` columns; NULL otherwise).
+SELECT = (
+    "SELECT o.*, e.dossier_code AS e_code, e.type AS e_type, e.at AS e_at,"
+    " e.actor AS e_actor, e.actor_role AS e_role, e.payload AS e_payload FROM outbox o"
+    f" LEFT JOIN dossier_events e ON o.payload = '{EVENT_REF}' AND e.event_id = o.event_id")
+
+
+def add_event_slot(db: sqlite_utils.Database, *, event_id: str, at: str) -> int:
+    """Queue a dossier event already written to ``dossier_events`` (same transaction).
+
+    :raises RecoveryPending: after a restore, until the first sync has recovered.
+    """
+    if not db.conn.in_transaction:
+        raise RuntimeError("outbox.add_event_slot must run inside a write transaction")
+    if db.conn.execute("SELECT 1 FROM settings WHERE key = 'sync.recover'").fetchone():
+        raise RecoveryPending("restored from a backup: sync with the province first")
+    return db.conn.execute(
+        "INSERT INTO outbox (event_id, kind, payload, created_at) VALUES (?,?,?,?)",
+        (event_id, DOSSIER_EVENT, EVENT_REF, at)).lastrowid
+
+
+def payload_of(row: dict) -> dict:
+    """The payload the province receives for an outbox row read with :data:`SELECT`."""
+    if row["payload"] != EVENT_REF:
+        return json.loads(row["payload"])
+    if row["e_payload"] is None:
+        raise LookupError(f"outbox {row['seq']}: dossier event {row['event_id']} is missing")
+    return {"dossier_code": row["e_code"], "type": row["e_type"], "at": row["e_at"],
+            "actor": row["e_actor"], "role": row["e_role"], **json.loads(row["e_payload"])}
+
+
 def pending_count(db: sqlite_utils.Database) -> int:
     """Number of events not yet acknowledged by the province."""
     return db.conn.execute("SELECT count(*) FROM outbox WHERE acked_at IS NULL").fetchone()[0]
@@ -96,14 +135,15 @@ def event_id_at(db: sqlite_utils.Database, seq: int) -> str | None:
 
 
 def insert_acked(db: sqlite_utils.Database, *, seq: int, event_id: str, kind: str,
-                 payload: dict, at: str, acked_at: str) -> None:
+                 payload: dict | str, at: str, acked_at: str) -> None:
     """Put back an event the province already holds, under its own number, as acknowledged.
 
-    An explicit ``seq`` above the highest also moves AUTOINCREMENT past it, so
-    new events never reuse the number.
+    *payload* is the event's payload, or :data:`EVENT_REF` for a dossier event whose row
+    is in ``dossier_events``. An explicit ``seq`` above the highest also moves
+    AUTOINCREMENT past it, so new events never reuse the number.
     """
+    text = payload if payload == EVENT_REF else json.dumps(payload, ensure_ascii=False,
+                                                           sort_keys=True)
     db.conn.execute(
         "INSERT INTO outbox (seq, event_id, kind, payload, created_at, acked_at)"
-        " VALUES (?,?,?,?,?,?)",
-        (seq, event_id, kind, json.dumps(payload, ensure_ascii=False, sort_keys=True), at,
-         acked_at))
+        " VALUES (?,?,?,?,?,?)", (seq, event_id, kind, text, at, acked_at))

@@ -8,9 +8,9 @@ from edge_node.domain.lifecycle import Step
 
 
 def steps_of(db: sqlite_utils.Database, procedure_code: str) -> list[Step]:
-    return [Step(r["name"], r["role"], r["minutes"]) for r in db.query(
-        "SELECT * FROM procedure_steps WHERE procedure_code = ? ORDER BY position",
-        [procedure_code])]
+    return [Step(*r) for r in db.conn.execute(
+        "SELECT name, role, minutes FROM procedure_steps WHERE procedure_code = ?"
+        " ORDER BY position", (procedure_code,))]
 
 
 def replace(db: sqlite_utils.Database, procedure_code: str, steps: list[Step], at: str) -> None:

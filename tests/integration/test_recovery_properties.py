@@ -3,7 +3,6 @@ exactly the dossiers, events and code counters the node had (in-process, real SQ
 
 from __future__ import annotations
 
-import json
 import shutil
 import sqlite3
 
@@ -12,6 +11,7 @@ from hypothesis import strategies as st
 
 from edge_node.domain.lifecycle import TransitionError
 from edge_node.services import recovery
+from edge_node.store import outbox
 from edge_node.store.db import connect, copy_to
 from edge_node.store.dossiers import decode
 from tests.integration.lifecycle_helpers import World, vn
@@ -69,8 +69,8 @@ def test_recovery_gives_back_what_the_node_had_sent(cfg, db, tmp_path_factory, o
             copy_to(full, folder / "backup.db")
         # the hub holds every event the node sent (all of them here), as the node sent them
         sent = [{"seq": r["seq"], "event_id": r["event_id"], "kind": r["kind"],
-                 "at": r["created_at"], "payload": json.loads(r["payload"])}
-                for r in full.query("SELECT * FROM outbox ORDER BY seq")]
+                 "at": r["created_at"], "payload": outbox.payload_of(r)}
+                for r in full.query(outbox.SELECT + " ORDER BY o.seq")]
     finally:
         full.conn.close()
     restored = connect(folder / "backup.db")
