@@ -208,7 +208,10 @@ def push(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: byt
         store.save_skew(header["sender"], int((sent - now).total_seconds()))
     except ValueError:
         pass
-    result = store.apply_batch(header["sender"], header, records, opened.digest, to_iso(now))
+    texts = ([protocol.payload_text(line, r) for line, r in zip(opened.lines, records, strict=True)]
+             if len(opened.lines) == len(records) else None)
+    result = store.apply_batch(header["sender"], header, records, opened.digest, to_iso(now),
+                               payload_texts=texts)
     if result.status == "seq_reused":
         store.log_rejection(to_iso(now), header["sender"], "seq_reused",
                             "sequence numbers reused for other events (node restored from an "

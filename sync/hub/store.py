@@ -53,9 +53,13 @@ def _event_problem(payload, agency_id: str, others: frozenset = frozenset()) -> 
         if prefix != agency_id and prefix in others:
             return "foreign_code"  # another node's agency: codes are not ours to issue
     # Runs over every key of every event: one pass in C over the value types first (decoded
-    # JSON holds exact types), the slower checks only when something else is there (lists).
-    if not _SCALAR_TYPES.issuperset(map(type, changes.values())):
+    # JSON holds exact types), then only the lists are looked into.
+    types = set(map(type, changes.values()))
+    if not _SCALAR_TYPES.issuperset(types):
+        lists_only = types <= _SCALAR_TYPES | {list}
         for value in changes.values():
+            if lists_only and type(value) is not list:
+                continue
             if not isinstance(value, _SCALAR) and not (
                     isinstance(value, list) and all(isinstance(v, _SCALAR + (dict,))
                                                     for v in value)):
@@ -513,15 +517,19 @@ class HubStore(ProvinceStore):
         return row[0] if row else None
 
     def apply_batch(self, node_id: str, header: dict, records: list[dict], digest: str,
-                    now: str) -> ApplyResult:
+                    now: str, payload_texts: list[str | None] | None = None) -> ApplyResult:
         """Apply a verified batch exactly once, in order, in one transaction.
 
         One node's batches are applied one at a time (a lock on the node, taken before
         its ``acked_seq`` is read); batches of different nodes apply side by side.
+        *payload_texts*: each record's payload as JSON text where the envelope had it
+        (:func:`sync.protocol.payload_text`), archived as is; None: encoded here.
         """
-        return self._retrying(lambda: self._apply_batch(node_id, header, records, digest, now))
+        return self._retrying(lambda: self._apply_batch(node_id, header, records, digest, now,
+                                                        payload_texts))
 
-    def _apply_batch(self, node_id, header, records, digest, now) -> ApplyResult:
+    def _apply_batch(self, node_id, header, records, digest, now,
+                     payload_texts=None) -> ApplyResult:
         with self.tx():
             self.lock(f"node:{node_id}")
             node = self.node(node_id)
@@ -555,7 +563,7 @@ class HubStore(ProvinceStore):
             # and are written once at the end (no read, decode and encode per event)
             owned: dict[str, dict] = {}
             dirty: set[str] = set()
-            for record in records:
+            for index, record in enumerate(records):
                 seq = record.get("seq")
                 kind = str(record.get("kind", ""))[:64]
                 payload = record.get("payload", {})
@@ -566,16 +574,18 @@ class HubStore(ProvinceStore):
                     # never read it, the reconciliation shows the day as different
                     kind = "quarantined"
                     conflicts += 1
-                try:
-                    payload_text = json.dumps(payload, ensure_ascii=False, sort_keys=True)
-                except (TypeError, ValueError):
-                    payload_text, kind = "{}", "quarantined"
+                payload_text = payload_texts[index] if payload_texts else None
+                if payload_text is None:
+                    try:
+                        payload_text = json.dumps(payload, ensure_ascii=False, sort_keys=True)
+                    except (TypeError, ValueError):
+                        payload_text, kind, payload = "{}", "quarantined", None
                 rows.append((node_id, seq, str(record.get("event_id", ""))[:64], kind,
                              str(record.get("at", ""))[:40], payload_text, header["batch_id"],
                              now))
                 if kind in ATTACHMENT_KINDS:
                     self._note_attachment(node_id, seq, kind, payload)
-                elif payload_text != "{}":
+                else:
                     task = _followup_task(record.get("kind"), payload)
                     if task == "notification":
                         notifications.append(_notification_row(node_id, payload))
