@@ -594,8 +594,8 @@ def payload_text(line: str, record: dict[str, Any]) -> str | None:
     return None
 
 
-def _json_str(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
+# what json.dumps(text, ensure_ascii=False) returns for a str, without building an encoder
+_json_str = json.encoder.encode_basestring
 
 
 def envelope_digest(data: bytes) -> str:
