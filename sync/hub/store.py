@@ -599,15 +599,16 @@ class HubStore(ProvinceStore):
                         followups.append((node_id, seq, task, "", now))
                 applied += 1
             if dirty:
-                self._write_dossiers(node, [(code, owned[code]) for code in dirty], now)
+                self._write_dossiers(node, [(code, owned[code]) for code in sorted(dirty)],
+                                     now)
             # one statement for the batch's events (PostgreSQL pipelines it: one round trip)
             self.db.conn.executemany(
                 "INSERT INTO hub_events (node_id, seq, event_id, kind, at, payload, batch_id,"
                 " received_at) VALUES (?,?,?,?,?,?,?,?)", rows)
-            if followups:  # done after the commit by province.follow_up, once each
+            if followups:  # done after the commit (sync.hub.province), each once
                 self.db.conn.executemany("INSERT INTO hub_followups (node_id, seq, task,"
                                          " detail, queued_at) VALUES (?,?,?,?,?)", followups)
-            if notifications:  # delivered after the commit by province.deliver
+            if notifications:  # sent after the commit by sync.hub.province.deliver
                 self.db.conn.executemany(_QUEUE_NOTIFICATION, notifications)
             self.db.conn.execute(
                 "INSERT INTO hub_batches (node_id, batch_id, first_seq, last_seq, digest,"
