@@ -147,13 +147,13 @@ def import_cmd(ctx, file, out):
     cfg = _cfg(ctx)
     store = _store(cfg)
     try:
-        from sync.hub.province import hook
+        from sync.hub.province import hook, pull_hook
 
         reply, batches = import_file(
             store, hub_id=cfg.hub_id, identity=load_or_create_identity(cfg.home / "keys"),
             data=Path(file).read_bytes(), now=now_utc(), max_bytes=cfg.max_batch_bytes,
             feed_limit=10_000, cfg=cfg, population=load_source(cfg),
-            after_apply=hook(cfg))
+            after_apply=hook(cfg), follow_up=pull_hook(cfg))
     except HubError as exc:
         raise click.ClickException(f"file refused ({exc.code}): {exc.message}; nothing "
                                    "applied") from None
@@ -477,7 +477,8 @@ def fact_cmd(ctx, file):
 @cli.command("deliver")
 @click.pass_context
 def deliver_cmd(ctx):
-    """Deliver applicant notifications still waiting (retries failed ones)."""
+    """Do queued follow-up work (identity checks, look-ups), then deliver applicant
+    notifications still waiting (retries failed ones)."""
     from sync.hub.province import catch_up
 
     cfg = _cfg(ctx)

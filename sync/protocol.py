@@ -185,8 +185,15 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+# One decoder for every record (as json.loads does for its defaults): building one per call
+# was a tenth of the parsing time of a 1,000-record batch on the hub.
+_DECODER = json.JSONDecoder(object_pairs_hook=_strict_object, parse_constant=_no_constant)
+
+
 def _loads(text: str) -> Any:
-    return json.loads(text, object_pairs_hook=_strict_object, parse_constant=_no_constant)
+    if text.startswith("\ufeff"):  # what json.loads refuses before decoding
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM", text, 0)
+    return _DECODER.decode(text)
 
 
 def _b64e(raw: bytes) -> str:
@@ -434,6 +441,10 @@ def _decompress(blob: bytes, cap: int) -> bytes:
 
 
 def _parse_records(plaintext: bytes, count: int) -> list[dict[str, Any]]:
+    return _parse_lines(plaintext, count)[0]
+
+
+def _parse_lines(plaintext: bytes, count: int) -> tuple[list[dict[str, Any]], list[str]]:
     try:
         text = plaintext.decode("utf-8")
     except UnicodeDecodeError:
@@ -455,7 +466,7 @@ def _parse_records(plaintext: bytes, count: int) -> list[dict[str, Any]]:
         if not isinstance(record, dict):
             raise ProtocolError("bad_payload", f"line {number} is not a JSON object")
         records.append(record)
-    return records
+    return records, lines
 
 
 # --- Header ----------------------------------------------------------------------------------
@@ -546,11 +557,45 @@ _LEN = struct.Struct(">I")
 
 @dataclass(frozen=True)
 class Opened:
-    """A verified, decrypted envelope. ``digest`` is :func:`envelope_digest` of its bytes."""
+    """A verified, decrypted envelope. ``digest`` is :func:`envelope_digest` of its bytes;
+    ``lines`` the records' JSON lines as received (see :func:`payload_text`)."""
 
     header: dict[str, Any]
     records: list[dict[str, Any]]
     digest: str
+    lines: tuple[str, ...] = field(default=(), repr=False, compare=False)
+
+
+_RECORD_KEYS = frozenset(("at", "event_id", "kind", "payload", "seq"))
+
+
+def payload_text(line: str, record: dict[str, Any]) -> str | None:
+    """The JSON text of a batch record's ``payload``, cut from the *line* it was parsed from.
+
+    A node seals each record as one canonical line ``{"at":…,"event_id":…,"kind":…,
+    "payload":…,"seq":N}``. When the line has exactly that form around the payload, the text
+    between is the payload as parsed, so the hub stores it without encoding it again. Any
+    other line (not canonical, other keys): None, and the caller encodes the payload.
+    """
+    if record.keys() != _RECORD_KEYS or type(record["seq"]) is not int:
+        return None
+    at, event_id, kind = record["at"], record["event_id"], record["kind"]
+    if type(at) is not str or type(event_id) is not str or type(kind) is not str:
+        return None
+    # String tokens end where their closing quote is, so a line starting with these exact
+    # tokens was parsed as these members, the payload value starting right after them; and
+    # only the record's own seq member can make up the exact end (it is the last key).
+    prefix = (f'{{"at":{_json_str(at)},"event_id":{_json_str(event_id)},'
+              f'"kind":{_json_str(kind)},"payload":')
+    suffix = f',"seq":{record["seq"]}}}'
+    if (len(line) > len(prefix) + len(suffix) and line.startswith(prefix)
+            and line.endswith(suffix)):
+        return line[len(prefix):-len(suffix)]
+    return None
+
+
+# what json.dumps(text, ensure_ascii=False) returns for a str, without building an encoder
+_json_str = json.encoder.encode_basestring
 
 
 def envelope_digest(data: bytes) -> str:
@@ -698,8 +743,8 @@ def open_envelope(
         raise ProtocolError("decrypt_failed", "AEAD open failed (key, header or bytes)") from None
     if len(compressed) != header["payload_len"]:  # cannot happen after a good tag; be explicit
         raise ProtocolError("bad_payload", "payload length differs from header")
-    records = _parse_records(_decompress(compressed, max_plaintext_bytes), header["count"])
-    return Opened(header, records, envelope_digest(data))
+    records, lines = _parse_lines(_decompress(compressed, max_plaintext_bytes), header["count"])
+    return Opened(header, records, envelope_digest(data), tuple(lines))
 
 
 def feed_item_hash(item: Mapping[str, Any]) -> str:

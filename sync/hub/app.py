@@ -146,7 +146,12 @@ def push():
 
 @api.route("/sync/pull", methods=["POST"])
 def pull():
-    return _answer(service.pull, limit=current_app.config["EDGE"].feed_batch_items)
+    from sync.hub import province
+    from sync.hub.population import load_source
+
+    cfg = current_app.config["EDGE"]
+    return _answer(service.pull, limit=cfg.feed_batch_items, population=load_source(cfg),
+                   follow_up=province.pull_hook(cfg))
 
 
 @api.route("/sync/recover", methods=["POST"])

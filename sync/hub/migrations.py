@@ -230,5 +230,25 @@ H5 = [
     )""",
 ]
 
+# Follow-up work of applied batches (issue #12): an identity check or a population look-up
+# is recorded here in the batch's own transaction (so a hub killed right after the commit
+# still does it) and done after the apply; the row is deleted in the transaction that
+# records the answer, so each is done once. ``detail``: what the task needs (JSON), when
+# it is not read from the event itself. Look-ups already waiting are carried over.
+H6 = [
+    """CREATE TABLE hub_followups (
+        node_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        task TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '',
+        queued_at TEXT NOT NULL,
+        PRIMARY KEY (node_id, seq)
+    )""",
+    "INSERT INTO hub_followups (node_id, seq, task, queued_at) SELECT e.node_id, e.seq,"
+    " 'population', e.received_at FROM hub_events e WHERE e.kind = 'population.lookup' AND"
+    " NOT EXISTS (SELECT 1 FROM hub_population_answers a WHERE a.node_id = e.node_id AND"
+    " a.seq = e.seq)",
+]
+
 HUB_MIGRATIONS: list[tuple[int, list[str]]] = [(1, H1), (2, H2), (3, H3), (4, H4),
-                                              (5, H5)]
+                                              (5, H5), (6, H6)]

@@ -32,6 +32,7 @@ from sync.hub.store import HubStore
 
 log = logging.getLogger(__name__)
 TOKEN_PREFIX = "hubtok_"
+FOLLOWUP_CHUNK = 500  # identity checks answered per transaction
 
 
 class Refused(HubError):
@@ -246,32 +247,69 @@ def hook(cfg):
     return lambda store, node_id, records, now: after_batch(store, cfg, node_id, records, now)
 
 
+def pull_hook(cfg):
+    """The ``follow_up`` callback of :func:`sync.hub.service.pull`: a node about to read
+    its feed first gets the identity answers still queued for it (after a crash, or a
+    verifier that failed the last time)."""
+    return lambda store, node_id, now: check_identities(store, cfg, node_id, now)
+
+
 def catch_up(store: HubStore, cfg, now: datetime) -> tuple[int, int]:
-    """Queue any archived notification not queued yet (a follow-up that failed), then
-    deliver; returns (sent, failed)."""
+    """Do the follow-ups still queued (identity checks, population look-ups), queue any
+    archived notification not queued yet, then deliver; returns (sent, failed)."""
+    from sync.hub.population import answer_pending, load_source
+
+    source = load_source(cfg)
+    for node_id in store.followup_nodes():
+        check_identities(store, cfg, node_id, now)
+        answer_pending(store, node_id, source, to_iso(now))
     for node_id, payload in store.archived_notifications():
         if isinstance(payload, dict) and payload.get("notification_id"):
             store.queue_notification(node_id, payload)
     return deliver(store, cfg, now)
 
 
+def check_identities(store: HubStore, cfg, node_id: str, now: datetime) -> int:
+    """Answer the identity checks queued for *node_id*; returns how many facts were sent.
+
+    The batch that carried the dossier queued the check in its own transaction; here the
+    verifier runs outside any transaction (it may be a remote service), then all answers
+    are recorded together. A check the verifier fails on stays queued for the next try.
+    """
+    sent = 0
+    while True:
+        queued = store.identity_followups(node_id, FOLLOWUP_CHUNK)
+        if not queued:
+            return sent
+        done = store.checked_identities([code for _, code, _, _ in queued])
+        check, answers, failed = None, [], 0
+        for seq, code, id_number, name in queued:
+            if code in done:
+                answers.append((seq, None, "", ""))  # nothing (more) to ask
+                continue
+            try:
+                check = check or verifier(cfg)
+                result, reason = check.verify(id_number, name)
+            except Exception:  # left queued: the next push, pull or `sync-hub deliver` retries
+                if not failed:
+                    log.exception("identity check of %s failed (left queued)", code)
+                failed += 1
+                continue
+            done.add(code)
+            answers.append((seq, code, result, reason))
+        sent += store.finish_identity_checks(node_id, answers, to_iso(now))
+        if failed or len(queued) < FOLLOWUP_CHUNK:
+            return sent
+
+
 def after_batch(store: HubStore, cfg, node_id: str, records: list[dict],
                 now: datetime) -> None:
-    """Act on what an applied batch asks of the province (notifications, identity)."""
-    check = None
-    for record in records:
-        payload = record.get("payload")
-        if not isinstance(payload, dict):
-            continue
-        if record.get("kind") == "notification" and payload.get("notification_id"):
-            store.queue_notification(node_id, payload)
-        elif record.get("kind") == "dossier.event":
-            changes = payload.get("set") or {}
-            code = payload.get("dossier_code")
-            if (changes.get("identity_status") == "chua_xac_thuc" and changes.get("id_number")
-                    and isinstance(code, str) and not store.identity_checked(code)):
-                check = check or verifier(cfg)
-                result, reason = check.verify(str(changes["id_number"]),
-                                              str(changes.get("applicant_name", "")))
-                store.add_identity_check(code, node_id, result, reason, to_iso(now))
+    """Act on what an applied batch asks of the province: the identity checks it queued
+    (see :func:`check_identities`), then the notifications it queued are delivered.
+
+    *records* is the applied batch; what to do was recorded with it, in the same
+    transaction (``hub_followups``, ``hub_notifications``), so work a crash interrupted
+    here is still done later.
+    """
+    check_identities(store, cfg, node_id, now)
     deliver(store, cfg, now)

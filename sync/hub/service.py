@@ -170,7 +170,9 @@ def push(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: byt
     With a *population* source, look-ups the node sent are answered into its feed.
     *after_apply(store, node_id, records, now)* runs once after a batch is applied
     (the province's follow-up work: notifications, identity checks); its failure is
-    logged and never costs the node its acknowledgement.
+    logged and never costs the node its acknowledgement. That work is recorded by the
+    apply itself, in its transaction, so what a failure or a crash leaves undone is
+    done on the node's next push or pull, or by ``sync-hub deliver``.
     """
     digest = protocol.envelope_digest(data)
 
@@ -206,7 +208,10 @@ def push(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: byt
         store.save_skew(header["sender"], int((sent - now).total_seconds()))
     except ValueError:
         pass
-    result = store.apply_batch(header["sender"], header, records, opened.digest, to_iso(now))
+    texts = ([protocol.payload_text(line, r) for line, r in zip(opened.lines, records, strict=True)]
+             if len(opened.lines) == len(records) else None)
+    result = store.apply_batch(header["sender"], header, records, opened.digest, to_iso(now),
+                               payload_texts=texts)
     if result.status == "seq_reused":
         store.log_rejection(to_iso(now), header["sender"], "seq_reused",
                             "sequence numbers reused for other events (node restored from an "
@@ -242,13 +247,30 @@ def _expect(kind: str):
 
 
 def pull(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: bytes,
-         now: datetime, limit: int, remote: str = "") -> bytes:
-    """Answer a signed pull request ``{since}`` with the node's feed items after it."""
+         now: datetime, limit: int, remote: str = "", population=None,
+         follow_up=None) -> bytes:
+    """Answer a signed pull request ``{since}`` with the node's feed items after it.
+
+    Follow-up work of the node's batches still queued is done first, so its answers
+    are in this reply: population look-ups (with a *population* source) and
+    *follow_up(store, node_id, now)* (the identity checks); a failure there is logged
+    and the feed is served all the same.
+    """
     opened = _open(store, identity, hub_id, data, 64 * 1024, remote, now, _expect("pull"))
     node_id = opened.header["sender"]
     since = opened.records[0].get("since") if opened.records else None
     if type(since) is not int or since < 0:
         raise HubError("bad_request", "pull needs {since: int >= 0}")
+    try:
+        if population is not None:
+            from sync.hub.population import answer_pending
+
+            answer_pending(store, node_id, population, to_iso(now))
+        if follow_up is not None:
+            follow_up(store, node_id, now)
+    except Exception:  # the feed still answers; the work stays queued
+        logging.getLogger(__name__).exception("follow-up for %s before its pull failed",
+                                              node_id)
     store.mark_feed_read(node_id, since)
     store.seen(node_id, to_iso(now))
     items = store.feed_since(node_id, since, limit)
@@ -262,7 +284,7 @@ def pull(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: byt
 
 def import_file(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: bytes,
                 now: datetime, max_bytes: int, feed_limit: int, cfg=None,
-                population=None, after_apply=None) -> tuple[bytes, int]:
+                population=None, after_apply=None, follow_up=None) -> tuple[bytes, int]:
     """Apply a node's USB file and return ``(reply file, batches applied)``.
 
     Every envelope is verified (signature, sender, receiver) before any batch
@@ -301,7 +323,8 @@ def import_file(store: HubStore, *, hub_id: str, identity: protocol.Identity, da
             states.setdefault(node_id, {})[state["sha256"]] = state
         elif kind == "pull":
             replies.append(pull(store, hub_id=hub_id, identity=identity, data=env, now=now,
-                                limit=feed_limit, remote="usb"))
+                                limit=feed_limit, remote="usb", population=population,
+                                follow_up=follow_up))
     for node_id, by_file in states.items():  # one answer per file: where the hub stands
         replies.append(_reply(store, identity, hub_id, node_id, KIND_STATE,
                               list(by_file.values()), 0, 0, now))

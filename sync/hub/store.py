@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from edge_node.domain.clock import now_utc, to_iso
+from edge_node.domain.clock import now_utc, parse_iso, to_iso
+from edge_node.domain.codes import DOSSIER_CODE_RE
 from edge_node.store.db import connect, open_db, schema_version, write_tx
 from sync.hub import db as hubdb
 from sync.hub.migrations import HUB_MIGRATIONS
@@ -30,30 +31,42 @@ ONE_OWNER_KINDS = ("dossier.event",)
 ATTACHMENT_KINDS = ("attachment.added", "attachment.removed")
 _ATTACHMENT_MIMES = ("application/pdf", "image/jpeg", "image/png")
 _SCALAR = (str, int, float, bool, type(None))
+_SCALAR_TYPES = frozenset(_SCALAR)
 _TIME_FIELDS = ("received_at", "due_at", "completed_at", "returned_at", "updated_at")
 
 
 def _event_problem(payload, agency_id: str, others: frozenset = frozenset()) -> str | None:
     """Why a dossier event cannot be shown to the province, or None."""
-    from edge_node.domain.clock import parse_iso
-    from edge_node.domain.codes import DOSSIER_CODE_RE
-
-    if not isinstance(payload, dict) or not isinstance(payload.get("set", {}), dict):
+    if not isinstance(payload, dict):
+        return "bad_event"
+    changes = payload.get("set", {})
+    if not isinstance(changes, dict):
         return "bad_event"
     code = payload.get("dossier_code")
     if not isinstance(code, str) or len(code) > 64 or not code:
         return "bad_event"
-    if not (DOSSIER_CODE_RE.match(code) or code.startswith("PN-")):
+    issued = DOSSIER_CODE_RE.match(code)
+    if not (issued or code.startswith("PN-")):
         return "bad_event"
-    prefix = code.rsplit("-", 2)[0]
-    if DOSSIER_CODE_RE.match(code) and prefix != agency_id and prefix in others:
-        return "foreign_code"  # another node's agency: codes are not ours to issue
-    for key, value in payload.get("set", {}).items():
-        if not isinstance(value, _SCALAR) and not (
-                isinstance(value, list) and all(isinstance(v, _SCALAR + (dict,))
-                                                for v in value)):
-            return "bad_event"
-        if key in _TIME_FIELDS and value is not None:
+    if issued:
+        prefix = code.rsplit("-", 2)[0]
+        if prefix != agency_id and prefix in others:
+            return "foreign_code"  # another node's agency: codes are not ours to issue
+    # Runs over every key of every event: one pass in C over the value types first (decoded
+    # JSON holds exact types), then only the lists are looked into.
+    types = set(map(type, changes.values()))
+    if not _SCALAR_TYPES.issuperset(types):
+        lists_only = types <= _SCALAR_TYPES | {list}
+        for value in changes.values():
+            if lists_only and type(value) is not list:
+                continue
+            if not isinstance(value, _SCALAR) and not (
+                    isinstance(value, list) and all(isinstance(v, _SCALAR + (dict,))
+                                                    for v in value)):
+                return "bad_event"
+    for key in _TIME_FIELDS:
+        value = changes.get(key)
+        if value is not None:
             try:
                 parse_iso(str(value))
             except ValueError:
@@ -63,6 +76,54 @@ def _event_problem(payload, agency_id: str, others: frozenset = frozenset()) -> 
 
 #: A clock skew within this many seconds of the stored one is not written again.
 SKEW_TOLERANCE_SECONDS = 5
+
+
+def _followup_task(kind, payload) -> str | None:
+    """What an applied record asks of the province after the apply, or None.
+
+    ``notification``: queued for delivery (in ``hub_notifications``); ``identity``: a counter
+    dossier whose applicant's identity the province checks; ``population``: a look-up.
+    """
+    if not isinstance(payload, dict):
+        return None
+    if kind == "dossier.event":
+        changes = payload.get("set")
+        if (isinstance(changes, dict) and changes.get("identity_status") == "chua_xac_thuc"
+                and changes.get("id_number") and isinstance(payload.get("dossier_code"), str)):
+            return "identity"
+    elif kind == "notification":
+        return "notification" if payload.get("notification_id") else None
+    elif kind == "population.lookup":
+        return "population"
+    return None
+
+
+_QUEUE_NOTIFICATION = (
+    "INSERT INTO hub_notifications (notification_id, node_id, dossier_code, national_code,"
+    " event, channel, recipient, text, created_at) VALUES (?,?,?,?,?,?,?,?,?)"
+    " ON CONFLICT (notification_id) DO NOTHING")
+
+
+def _notification_row(node_id: str, payload: dict) -> tuple:
+    return (str(payload["notification_id"])[:64], node_id,
+            str(payload.get("dossier_code", ""))[:64], payload.get("national_code"),
+            str(payload.get("event", ""))[:40], str(payload.get("channel", ""))[:10],
+            str(payload.get("recipient", ""))[:254], str(payload.get("text", ""))[:2000],
+            str(payload.get("created_at", ""))[:40])
+
+
+_DOSSIER_COLUMNS = ("status", "dvcqg_status", "procedure_code", "procedure_name",
+                    "applicant_name", "received_at", "due_at", "completed_at")
+_NOT_NULL_COLUMNS = frozenset(("status", "procedure_code", "procedure_name", "applicant_name"))
+
+
+def _dossier_fields(data: dict) -> dict:
+    """The projection's columns from a dossier's merged snapshot."""
+    out = {}
+    for k in _DOSSIER_COLUMNS:
+        v = data.get(k)
+        out[k] = v if v is not None else ("" if k in _NOT_NULL_COLUMNS else None)
+    return out
 
 
 @dataclass
@@ -180,15 +241,7 @@ class ProvinceStore:
 
     def queue_notification(self, node_id: str, payload: dict) -> None:
         with write_tx(self.db):
-            self.db.conn.execute(
-                "INSERT INTO hub_notifications (notification_id, node_id, dossier_code,"
-                " national_code, event, channel, recipient, text, created_at) VALUES"
-                " (?,?,?,?,?,?,?,?,?) ON CONFLICT (notification_id) DO NOTHING",
-                (str(payload["notification_id"])[:64], node_id,
-                 str(payload.get("dossier_code", ""))[:64], payload.get("national_code"),
-                 str(payload.get("event", ""))[:40], str(payload.get("channel", ""))[:10],
-                 str(payload.get("recipient", ""))[:254], str(payload.get("text", ""))[:2000],
-                 str(payload.get("created_at", ""))[:40]))
+            self.db.conn.execute(_QUEUE_NOTIFICATION, _notification_row(node_id, payload))
 
     def archived_notifications(self):
         for r in self.db.query("SELECT node_id, payload FROM hub_events WHERE"
@@ -221,25 +274,63 @@ class ProvinceStore:
                                                   "status": status, "at": now,
                                                   "detail": detail[:500]}, now, [row[0]])
 
-    # -- identity checks -----------------------------------------------------------------
+    # -- follow-up work of applied batches (identity checks, population look-ups) ---------
 
-    def identity_checked(self, dossier_code: str) -> bool:
-        return self.db.conn.execute("SELECT 1 FROM hub_identity_checks WHERE dossier_code = ?",
-                                    (dossier_code,)).fetchone() is not None
+    def followups(self, node_id: str, task: str, limit: int = 500) -> list[dict]:
+        """Queued follow-ups of one node and *task*, oldest first: ``{seq, payload}``."""
+        return [{"seq": r[0], "payload": json.loads(r[1])} for r in self.db.conn.execute(
+            "SELECT f.seq, e.payload FROM hub_followups f JOIN hub_events e ON e.node_id ="
+            " f.node_id AND e.seq = f.seq WHERE f.node_id = ? AND f.task = ? ORDER BY f.seq"
+            " LIMIT ?", (node_id, task, limit)).fetchall()]
 
-    def add_identity_check(self, dossier_code: str, node_id: str, result: str, reason: str,
-                           now: str) -> bool:
-        """Record the verifier's answer and send it to the node as a fact (once)."""
-        with write_tx(self.db):
-            cur = self.db.conn.execute(
-                "INSERT INTO hub_identity_checks (dossier_code, node_id, result, reason,"
-                " checked_at) VALUES (?,?,?,?,?) ON CONFLICT (dossier_code) DO NOTHING",
-                (dossier_code, node_id, result, reason, now))
-            if cur.rowcount != 1:
-                return False
-            self._publish("dossier.fact", {"kind": "identity", "dossier_code": dossier_code,
-                                           "result": result, "reason": reason}, now, [node_id])
-            return True
+    def identity_followups(self, node_id: str, limit: int = 500) -> list[tuple]:
+        """Queued identity checks of one node, oldest first: ``(seq, dossier_code, id_number,
+        applicant_name)``."""
+        return [(r[0], *json.loads(r[1])) for r in self.db.conn.execute(
+            "SELECT seq, detail FROM hub_followups WHERE node_id = ? AND task = 'identity'"
+            " ORDER BY seq LIMIT ?", (node_id, limit)).fetchall()]
+
+    def followup_nodes(self) -> list[str]:
+        """Nodes with follow-up work still queued."""
+        return [r[0] for r in self.db.conn.execute(
+            "SELECT DISTINCT node_id FROM hub_followups ORDER BY node_id")]
+
+    def checked_identities(self, dossier_codes: list[str]) -> set[str]:
+        """Which of *dossier_codes* the hub has already checked (one query: pass a few hundred)."""
+        if not dossier_codes:
+            return set()
+        marks = ",".join("?" * len(dossier_codes))
+        return {r[0] for r in self.db.conn.execute(
+            f"SELECT dossier_code FROM hub_identity_checks WHERE dossier_code IN ({marks})",
+            tuple(dossier_codes))}
+
+    def finish_identity_checks(self, node_id: str, answers: list[tuple], now: str) -> int:
+        """Record verifier answers ``(seq, dossier_code, result, reason)`` in one transaction.
+
+        Each ends its queued follow-up; a dossier's first answer is kept and sent to the
+        node as a fact, later ones (the same dossier again) only end theirs. An answer
+        whose follow-up another process already ended is dropped. ``dossier_code`` None
+        ends the follow-up without an answer. Returns how many facts were sent.
+        """
+        def run() -> int:
+            sent = 0
+            with self.tx():
+                for seq, code, result, reason in answers:
+                    if self.db.conn.execute(
+                            "DELETE FROM hub_followups WHERE node_id = ? AND seq = ?",
+                            (node_id, seq)).rowcount != 1 or code is None:
+                        continue
+                    if self.db.conn.execute(
+                            "INSERT INTO hub_identity_checks (dossier_code, node_id, result,"
+                            " reason, checked_at) VALUES (?,?,?,?,?)"
+                            " ON CONFLICT (dossier_code) DO NOTHING",
+                            (code, node_id, result, reason, now)).rowcount == 1:
+                        self._publish("dossier.fact", {
+                            "kind": "identity", "dossier_code": code, "result": result,
+                            "reason": reason}, now, [node_id])
+                        sent += 1
+            return sent
+        return self._retrying(run)
 
     # -- DVCQG export --------------------------------------------------------------------
 
@@ -426,15 +517,19 @@ class HubStore(ProvinceStore):
         return row[0] if row else None
 
     def apply_batch(self, node_id: str, header: dict, records: list[dict], digest: str,
-                    now: str) -> ApplyResult:
+                    now: str, payload_texts: list[str | None] | None = None) -> ApplyResult:
         """Apply a verified batch exactly once, in order, in one transaction.
 
         One node's batches are applied one at a time (a lock on the node, taken before
         its ``acked_seq`` is read); batches of different nodes apply side by side.
+        *payload_texts*: each record's payload as JSON text where the envelope had it
+        (:func:`sync.protocol.payload_text`), archived as is; None: encoded here.
         """
-        return self._retrying(lambda: self._apply_batch(node_id, header, records, digest, now))
+        return self._retrying(lambda: self._apply_batch(node_id, header, records, digest, now,
+                                                        payload_texts))
 
-    def _apply_batch(self, node_id, header, records, digest, now) -> ApplyResult:
+    def _apply_batch(self, node_id, header, records, digest, now,
+                     payload_texts=None) -> ApplyResult:
         with self.tx():
             self.lock(f"node:{node_id}")
             node = self.node(node_id)
@@ -461,32 +556,60 @@ class HubStore(ProvinceStore):
                                    last_digest=chain)
             applied = conflicts = 0
             rows: list[tuple] = []
+            followups: list[tuple] = []
+            notifications: list[tuple] = []
             others = self._other_agencies(node)  # once per batch, not once per event
-            for record in records:
+            # dossiers this batch already wrote: later events of the same dossier merge here
+            # and are written once at the end (no read, decode and encode per event)
+            owned: dict[str, dict] = {}
+            dirty: set[str] = set()
+            for index, record in enumerate(records):
                 seq = record.get("seq")
                 kind = str(record.get("kind", ""))[:64]
+                payload = record.get("payload", {})
                 if kind == "dossier.event" and self._project(
-                        node, seq, record.get("payload"), now,
-                        str(record.get("event_id", ""))[:64], others=others):
+                        node, seq, payload, now, str(record.get("event_id", ""))[:64],
+                        others=others, owned=owned, dirty=dirty):
                     # kept in the archive under another kind: reports and the dossier view
                     # never read it, the reconciliation shows the day as different
                     kind = "quarantined"
                     conflicts += 1
-                try:
-                    payload_text = json.dumps(record.get("payload", {}), ensure_ascii=False,
-                                              sort_keys=True)
-                except (TypeError, ValueError):
-                    payload_text, kind = "{}", "quarantined"
+                payload_text = payload_texts[index] if payload_texts else None
+                if payload_text is None:
+                    try:
+                        payload_text = json.dumps(payload, ensure_ascii=False, sort_keys=True)
+                    except (TypeError, ValueError):
+                        payload_text, kind, payload = "{}", "quarantined", None
                 rows.append((node_id, seq, str(record.get("event_id", ""))[:64], kind,
                              str(record.get("at", ""))[:40], payload_text, header["batch_id"],
                              now))
                 if kind in ATTACHMENT_KINDS:
-                    self._note_attachment(node_id, seq, kind, record.get("payload"))
+                    self._note_attachment(node_id, seq, kind, payload)
+                else:
+                    task = _followup_task(record.get("kind"), payload)
+                    if task == "notification":
+                        notifications.append(_notification_row(node_id, payload))
+                    elif task == "identity":  # what the verifier needs, not the snapshot
+                        changes = payload["set"]
+                        followups.append((node_id, seq, task, json.dumps(
+                            [payload["dossier_code"], str(changes["id_number"]),
+                             str(changes.get("applicant_name") or "")], ensure_ascii=False),
+                            now))
+                    elif task:
+                        followups.append((node_id, seq, task, "", now))
                 applied += 1
+            if dirty:
+                self._write_dossiers(node, [(code, owned[code]) for code in sorted(dirty)],
+                                     now)
             # one statement for the batch's events (PostgreSQL pipelines it: one round trip)
             self.db.conn.executemany(
                 "INSERT INTO hub_events (node_id, seq, event_id, kind, at, payload, batch_id,"
                 " received_at) VALUES (?,?,?,?,?,?,?,?)", rows)
+            if followups:  # done after the commit (sync.hub.province), each once
+                self.db.conn.executemany("INSERT INTO hub_followups (node_id, seq, task,"
+                                         " detail, queued_at) VALUES (?,?,?,?,?)", followups)
+            if notifications:  # sent after the commit by sync.hub.province.deliver
+                self.db.conn.executemany(_QUEUE_NOTIFICATION, notifications)
             self.db.conn.execute(
                 "INSERT INTO hub_batches (node_id, batch_id, first_seq, last_seq, digest,"
                 " received_at) VALUES (?,?,?,?,?,?)",
@@ -504,11 +627,18 @@ class HubStore(ProvinceStore):
             (node["commune_code"],)))
 
     def _project(self, node: dict, seq: int, payload: dict, now: str, event_id: str = "",
-                 others: frozenset | None = None) -> int:
+                 others: frozenset | None = None, owned: dict | None = None,
+                 dirty: set | None = None) -> int:
         """Fold a dossier event into the hub's view; a second owner is flagged, not merged.
 
         Malformed events are quarantined (listed for a person, not projected), so one
         bad event from a node never breaks pages or reports for the province.
+
+        With *owned* and *dirty* (one batch's, in its transaction): a dossier this batch
+        already wrote is merged in *owned* only and named in *dirty*; the caller writes
+        those rows once with :meth:`_write_dossiers` before the commit. The row is this
+        node's for the rest of the transaction (the write lock on SQLite, the row lock
+        on PostgreSQL), so the result is the same as writing after every event.
         """
         if others is None:
             others = self._other_agencies(node)
@@ -518,6 +648,10 @@ class HubStore(ProvinceStore):
             return 1
         code = payload["dossier_code"]
         changes = payload.get("set") or {}
+        if owned is not None and code in owned:
+            owned[code].update(changes)
+            dirty.add(code)
+            return 0
         row = self.db.conn.execute("SELECT node_id, data FROM hub_dossiers WHERE code = ?",
                                    (code,)).fetchone()
         if row and row[0] != node["node_id"]:
@@ -534,18 +668,16 @@ class HubStore(ProvinceStore):
                                  (node["node_id"], code))
         data = json.loads(row[1]) if row else {}
         data.update(changes)
-        owned = self._upsert_dossier(node, code, data, now)
-        if not owned:
+        if not self._upsert_dossier(node, code, data, now):
             # another node's process created this code a moment ago (seen only now)
             self._conflict(node["node_id"], seq, "second_owner", {"code": code}, now)
             return 1
+        if owned is not None:
+            owned[code] = data
         return 0
 
     def _upsert_dossier(self, node: dict, code: str, data: dict, now: str) -> bool:
         """Write the projection row; False when another node owns the code."""
-        fields = {k: data.get(k) for k in ("status", "dvcqg_status", "procedure_code",
-                                           "procedure_name", "applicant_name", "received_at",
-                                           "due_at", "completed_at")}
         cur = self.db.conn.execute(
             "INSERT INTO hub_dossiers (code, node_id, commune_code, status, dvcqg_status,"
             " procedure_code, procedure_name, applicant_name, received_at, due_at, completed_at,"
@@ -556,12 +688,22 @@ class HubStore(ProvinceStore):
             " procedure_name=:procedure_name, applicant_name=:applicant_name,"
             " received_at=:received_at, due_at=:due_at, completed_at=:completed_at,"
             " updated_at=:now, data=:data WHERE hub_dossiers.node_id = :node",
-            {**{k: (v if v is not None else ("" if k in ("status", "procedure_code",
-                                                       "procedure_name", "applicant_name")
-                                           else None)) for k, v in fields.items()},
-             "code": code, "node": node["node_id"], "commune": node["commune_code"],
-             "now": now, "data": json.dumps(data, ensure_ascii=False, sort_keys=True)})
+            {**_dossier_fields(data), "code": code, "node": node["node_id"],
+             "commune": node["commune_code"], "now": now,
+             "data": json.dumps(data, ensure_ascii=False, sort_keys=True)})
         return cur.rowcount == 1
+
+    def _write_dossiers(self, node: dict, items: list[tuple[str, dict]], now: str) -> None:
+        """Rewrite projection rows this transaction already holds for *node* (see _project)."""
+        self.db.conn.executemany(
+            "UPDATE hub_dossiers SET status = :status, dvcqg_status = :dvcqg_status,"
+            " procedure_code = :procedure_code, procedure_name = :procedure_name,"
+            " applicant_name = :applicant_name, received_at = :received_at, due_at = :due_at,"
+            " completed_at = :completed_at, updated_at = :now, data = :data"
+            " WHERE code = :code AND node_id = :node",
+            [{**_dossier_fields(data), "code": code, "node": node["node_id"], "now": now,
+              "data": json.dumps(data, ensure_ascii=False, sort_keys=True)}
+             for code, data in items])
 
     def _conflict(self, node_id: str, seq: int, kind: str, detail: dict, now: str) -> None:
         self.db.conn.execute(
@@ -803,16 +945,15 @@ class HubStore(ProvinceStore):
             yield json.loads(payload)
 
     def unanswered_lookups(self, node_id: str) -> list[dict]:
-        """Population look-ups of a node the hub has not answered yet."""
-        return [{"seq": r[0], "payload": json.loads(r[1])} for r in self.db.conn.execute(
-            "SELECT e.seq, e.payload FROM hub_events e WHERE e.node_id = ? AND e.kind = ?"
-            " AND NOT EXISTS (SELECT 1 FROM hub_population_answers a WHERE a.node_id ="
-            " e.node_id AND a.seq = e.seq) ORDER BY e.seq", (node_id, "population.lookup"))]
+        """Population look-ups of a node the hub has not answered yet (queued follow-ups)."""
+        return self.followups(node_id, "population")
 
     def answer_lookup(self, node_id: str, seq: int, request_id: str, officer: str,
                       answer: dict, now: str) -> bool:
         """Record the answer to one look-up and put it in that node's feed, once."""
         with write_tx(self.db):
+            self.db.conn.execute("DELETE FROM hub_followups WHERE node_id = ? AND seq = ?",
+                                 (node_id, seq))
             cur = self.db.conn.execute(
                 "INSERT INTO hub_population_answers (node_id, seq, request_id, officer, found,"
                 " answered_at) VALUES (?,?,?,?,?,?) ON CONFLICT (node_id, seq) DO NOTHING",

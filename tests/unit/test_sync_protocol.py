@@ -142,6 +142,30 @@ def test_round_trip_many_records_vietnamese_nfc():
     assert header["sig_key_id"] == NODE.sig_key_id and header["enc_key_id"] == HUB.enc_key_id
 
 
+def test_the_hub_keeps_each_payload_as_the_node_wrote_it():
+    """payload_text cuts a record's payload out of its canonical line (the hub archives it
+    without encoding it again); a line in any other form gives None, never a wrong cut."""
+    tricky = {"dossier_code": "000.25.33.H18-261207-0001", "note": 'Đã nhận ,"seq":7}',
+              "set": {"applicant_name": "Nguyễn Thị Thủy", "docs": ["a", {"b": None}]}}
+    records = [{"seq": 7, "event_id": 'e"7', "kind": "dossier.event",
+                "at": "2026-12-07T01:00:00Z", "payload": tricky},
+               {"seq": 8, "event_id": "e8", "kind": "k", "at": "t", "payload": ',"seq":8}'},
+               {"seq": 9, "event_id": "e9", "kind": "k", "at": "t", "payload": {}}]
+    opened = open_hub(make(records, first_seq=7, last_seq=9))
+    texts = [protocol.payload_text(line, r) for line, r in zip(opened.lines, opened.records,
+                                                               strict=True)]
+    assert texts[2] == "{}"
+    assert [json.loads(t) for t in texts] == [r["payload"] for r in records]
+    assert texts[0] == canonical_json(tricky).decode()
+    base = '{"at":"t","event_id":"e","kind":"k","payload":{"a":1}'
+    for line in (base + ',"seq": 5}', base + ',"seq":-0}', base + ',"seq":5,"x":1}',
+                 base.replace('"at":"t"', '"at": "t"') + ',"seq":5}',
+                 base.replace("payload", "pay") + ',"seq":5}'):
+        assert protocol.payload_text(line, json.loads(line)) is None, line
+    assert json.loads(protocol.payload_text(base + ' ,"seq":5}', json.loads(
+        base + ',"seq":5}'))) == {"a": 1}
+
+
 def test_round_trip_with_pinned_peer_and_empty_ack():
     data = make([], kind="ack", first_seq=5, last_seq=4, batch_id="ack-5")
     opened = open_hub(data, expected_sender=NODE.public)
