@@ -557,11 +557,15 @@ def restore(ctx: click.Context, archive: str, force: bool) -> None:
         result = backup_service.restore(cfg, Path(archive), force=force)
     except backup_service.BackupError as exc:
         raise click.ClickException(f"restore refused, the home is unchanged: {exc}") from None
+    except backup_service.RestoreIncomplete as exc:  # the swap began: never say "unchanged"
+        raise click.ClickException(f"restore incomplete: {exc}") from None
     finally:
         lock.release()
     click.echo(f"Restored the backup of {result.manifest['created_at']} (node "
                f"{result.manifest['node_id'] or 'not enrolled'}). The previous files are in "
                f"{result.moved_to}.")
+    if result.leftovers:
+        click.echo(f"What the interrupted restore had left in the home is in {result.leftovers}.")
     if result.recovery:
         click.echo("Work done after that backup and never sent to the province is lost.")
         _recover_now(cfg)

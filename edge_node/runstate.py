@@ -160,15 +160,23 @@ def check_free_space(cfg: Config) -> None:
 RESTORE_MARK = "restore-in-progress.json"
 
 
-def interrupted_restore(cfg: Config) -> str | None:
-    """What to tell the operator when a restore of this home was cut short, else None."""
+def restore_mark(cfg: Config) -> dict | None:
+    """The mark of a restore cut short (``{}`` when unreadable), or None when there is none."""
     mark = cfg.home / RESTORE_MARK
     if not mark.exists():
         return None
     try:
         info = json.loads(mark.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        info = {}
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def interrupted_restore(cfg: Config) -> str | None:
+    """What to tell the operator when a restore of this home was cut short, else None."""
+    info = restore_mark(cfg)
+    if info is None:
+        return None
     archive = info.get("archive") or "FILE"
     aside = info.get("moved_to") or "pre-restore-…"
     return (f"a restore of {cfg.home} was interrupted: run 'edge-node restore {archive}' "
