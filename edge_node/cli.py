@@ -14,7 +14,7 @@ from edge_node import __version__, exitcodes
 from edge_node.config import LOOPBACK_HOSTS, OPTIONS, ConfigError, load_config
 from edge_node.domain.catalog_formats import CatalogError
 from edge_node.domain.clock import now_utc
-from edge_node.lock import HomeLock, HomeLocked
+from edge_node.lock import HomeLock, HomeLocked, LockUnusable
 
 
 def _cfg(ctx: click.Context, **overrides):
@@ -75,7 +75,11 @@ def init(ctx: click.Context) -> None:
 
 
 def _lock(cfg, purpose: str = "") -> HomeLock:
-    """Take the home's lock or stop with a clear one-line message (exit 5, 8 or 9)."""
+    """Take the home's lock or stop with a clear one-line message (exit 5, 8 or 9).
+
+    A lock file nobody can open (a folder in its place) is exit 8, "a file in the way":
+    a person must remove it, as for any other obstacle in the home.
+    """
     from edge_node.runstate import os_error
 
     try:
@@ -86,6 +90,8 @@ def _lock(cfg, purpose: str = "") -> HomeLock:
         raise exitcodes.ExitError(
             f"another edge-node is already serving the home {cfg.home}{pid}. "
             "Stop it first, or use another --home.", exitcodes.LOCKED) from None
+    except LockUnusable as exc:
+        raise exitcodes.ExitError(str(exc), exitcodes.HOME_NOT_WRITABLE) from None
     except OSError as exc:
         raise os_error(cfg.home, exc) from None
 
@@ -551,11 +557,15 @@ def restore(ctx: click.Context, archive: str, force: bool) -> None:
         result = backup_service.restore(cfg, Path(archive), force=force)
     except backup_service.BackupError as exc:
         raise click.ClickException(f"restore refused, the home is unchanged: {exc}") from None
+    except backup_service.RestoreIncomplete as exc:  # the swap began: never say "unchanged"
+        raise click.ClickException(f"restore incomplete: {exc}") from None
     finally:
         lock.release()
     click.echo(f"Restored the backup of {result.manifest['created_at']} (node "
                f"{result.manifest['node_id'] or 'not enrolled'}). The previous files are in "
                f"{result.moved_to}.")
+    if result.leftovers:
+        click.echo(f"What the interrupted restore had left in the home is in {result.leftovers}.")
     if result.recovery:
         click.echo("Work done after that backup and never sent to the province is lost.")
         _recover_now(cfg)

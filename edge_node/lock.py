@@ -21,6 +21,23 @@ class HomeLocked(RuntimeError):
     """Another process already holds the home's lock (message: its pid and purpose)."""
 
 
+class LockUnusable(RuntimeError):
+    """The lock file exists but cannot be opened: a folder in its place, no permission.
+
+    Nobody can then tell whether a process holds the home, and nothing can take it.
+    The message is one English line naming the file and what to do.
+    """
+
+
+def _unusable(path: Path, exc: OSError) -> LockUnusable:
+    if path.is_dir():
+        why = "is a folder, not a file; remove that folder (a lock file holds no data)"
+    else:
+        why = (f"cannot be opened ({exc.strerror}); it must be a file the account running "
+               "edge-node can read and write (Linux: chown edge-node)")
+    return LockUnusable(f"the lock file {path} {why}")
+
+
 def _try_lock(fh, shared: bool = False) -> None:
     if os.name == "nt":
         import msvcrt
@@ -54,7 +71,12 @@ class HomeLock:
     def acquire(self, wait: float = ACQUIRE_WAIT_SECONDS) -> HomeLock:
         """Take the lock, retrying for *wait* seconds; raise :class:`HomeLocked` if held."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path, "a+")  # noqa: SIM115 - held open for the process lifetime
+        try:
+            fh = open(self.path, "a+")  # noqa: SIM115 - held open for the process lifetime
+        except OSError as exc:
+            if self.path.is_dir() or (self.path.exists() and isinstance(exc, PermissionError)):
+                raise _unusable(self.path, exc) from None
+            raise  # the home itself is not writable: the caller says so
         deadline = time.monotonic() + wait
         while True:
             try:
@@ -92,11 +114,15 @@ def probe(path: Path) -> str | None:
 
     Never creates nor rewrites the lock file; takes a shared lock for an instant
     only (:data:`ACQUIRE_WAIT_SECONDS` makes a server starting meanwhile wait).
+
+    :raises LockUnusable: the lock file exists but cannot be opened (a folder, no permission).
     """
     try:
         fh = open(path, "r+" if os.name == "nt" else "r")  # noqa: SIM115
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        raise _unusable(path, exc) from None
     with fh:
         try:
             _try_lock(fh, shared=True)

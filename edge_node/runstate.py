@@ -24,7 +24,7 @@ from pathlib import Path
 from edge_node import __version__, exitcodes
 from edge_node.config import Config
 from edge_node.domain.clock import now_utc, to_iso
-from edge_node.lock import probe
+from edge_node.lock import LockUnusable, probe
 
 # sqlite3 error names that mean the file itself is damaged (not busy, not missing)
 _CORRUPT_ERRORS = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
@@ -160,15 +160,23 @@ def check_free_space(cfg: Config) -> None:
 RESTORE_MARK = "restore-in-progress.json"
 
 
-def interrupted_restore(cfg: Config) -> str | None:
-    """What to tell the operator when a restore of this home was cut short, else None."""
+def restore_mark(cfg: Config) -> dict | None:
+    """The mark of a restore cut short (``{}`` when unreadable), or None when there is none."""
     mark = cfg.home / RESTORE_MARK
     if not mark.exists():
         return None
     try:
         info = json.loads(mark.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        info = {}
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def interrupted_restore(cfg: Config) -> str | None:
+    """What to tell the operator when a restore of this home was cut short, else None."""
+    info = restore_mark(cfg)
+    if info is None:
+        return None
     archive = info.get("archive") or "FILE"
     aside = info.get("moved_to") or "pre-restore-…"
     return (f"a restore of {cfg.home} was interrupted: run 'edge-node restore {archive}' "
@@ -221,6 +229,19 @@ def _pid(holder: str) -> int | None:
 
 def status(cfg: Config, check_db: bool = True) -> Status:
     """Inspect the home without changing it: lock holder, recorded state, database health."""
+    try:
+        return _status(cfg, check_db)
+    except LockUnusable as exc:
+        # A lock file that cannot be probed (a folder in its place, no permission) leaves the
+        # holder unknown. Exit 5 is the one code that claims neither "running" nor "stopped"
+        # and tells scripts not to start another server; 6 would send the technician to
+        # restore a backup over a healthy database, 7 to init a home that exists.
+        return Status(exitcodes.LOCKED, "lock-unknown",
+                      f"cannot tell whether a process holds the home {cfg.home}: {exc}",
+                      {"home": str(cfg.home)})
+
+
+def _status(cfg: Config, check_db: bool) -> Status:
     restore_cut = interrupted_restore(cfg)
     if restore_cut and probe(cfg.lock_path) is None:
         return Status(exitcodes.NO_HOME, "restore-interrupted", restore_cut,

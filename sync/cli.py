@@ -11,7 +11,7 @@ from edge_node import __version__
 from edge_node.config import ConfigError
 from edge_node.domain.catalog_formats import CatalogError, parse_catalog
 from edge_node.domain.clock import now_utc, to_iso
-from edge_node.lock import HomeLock, HomeLocked
+from edge_node.lock import HomeLock, HomeLocked, LockUnusable
 
 
 def _cfg(ctx, **overrides):
@@ -74,6 +74,8 @@ def serve(ctx, host, port):
         except HomeLocked:
             raise click.ClickException(f"another sync-hub is already serving {cfg.home}"
                                        ) from None
+        except LockUnusable as exc:
+            raise click.ClickException(str(exc)) from None
     # 0.0.0.0 listens on every address of this PC; say so instead of printing it
     shown = "<this-server's-address>" if cfg.host in ("0.0.0.0", "::") else cfg.host
     try:

@@ -26,7 +26,7 @@ from pathlib import Path
 from edge_node import __version__
 from edge_node.config import CONFIG_FILE, Config
 from edge_node.domain.clock import local, now_utc, parse_iso, to_iso
-from edge_node.runstate import RESTORE_MARK
+from edge_node.runstate import RESTORE_MARK, restore_mark
 from edge_node.store import settings
 from edge_node.store.db import check_file, connect, copy_to, latest_version, schema_version
 
@@ -44,6 +44,16 @@ _STAMP_RE = re.compile(r"(\d{8}T\d{6}Z)")
 
 class BackupError(Exception):
     """A backup could not be made or an archive is not a good backup (nothing kept)."""
+
+
+class RestoreIncomplete(Exception):
+    """A restore failed after it had begun to replace the home's files.
+
+    Deliberately not a :class:`BackupError` (whose callers say "the home is
+    unchanged"): the home now holds neither its own files nor the backup's, and
+    its restore mark stays, so init/up/serve refuse it until restore is run again.
+    The message says so, names the archive and where the home's own files are.
+    """
 
 
 @dataclass
@@ -296,8 +306,12 @@ def last_backup(db) -> tuple[str | None, str | None]:
 @dataclass
 class RestoreResult:
     manifest: dict
+    #: where the home's own files went (those of before the first attempt, when an earlier
+    #: restore was cut short)
     moved_to: Path
     recovery: bool
+    #: when an earlier restore was cut short: what that attempt had left in the home
+    leftovers: Path | None = None
 
 
 def _current_identity(cfg: Config) -> dict | None:
@@ -323,6 +337,8 @@ def restore(cfg: Config, archive: Path, *, force: bool = False,
     that its first sync asks the hub what it holds (see ``services/recovery``).
 
     :raises BackupError: on a bad archive or a refused restore; the home is unchanged.
+    :raises RestoreIncomplete: when it fails after it began to move files (disk error, I/O
+        error): the home is half-swapped and marked; running restore again finishes it.
     """
     now = now or now_utc()
     archive = Path(archive)
@@ -344,46 +360,83 @@ def restore(cfg: Config, archive: Path, *, force: bool = False,
                     f"this backup belongs to node {theirs[0] or '(not enrolled)'} of agency "
                     f"{theirs[1]}, this home is node {mine[0]} of agency {mine[1]}; "
                     "use --force to restore it anyway")
+        # An earlier restore cut short moved the home's own files to its folder; what is in
+        # the home now is what it left. The mark keeps pointing at the home's own files.
+        earlier = (restore_mark(cfg) or {}).get("moved_to")
+        original = Path(earlier) if earlier and Path(earlier).is_dir() else None
         aside = cfg.home / f"pre-restore-{_stamp(now)}"
-        aside.mkdir(mode=0o700)  # it holds the keys
-        # from here until the backup is in place and marked, a cut (kill -9, power) leaves
-        # the home without a database or not marked for recovery: say so to whoever starts it
-        _write_durably(cfg.home / RESTORE_MARK, json.dumps(
-            {"archive": str(archive.resolve()), "moved_to": str(aside), "at": to_iso(now)}))
-        names = [cfg.db_path.name + s for s in ("", "-wal", "-shm")]
-        names += list(HOME_FILES) + ["keys"]
-        for name in names:
-            if (cfg.home / name).exists():
-                shutil.move(str(cfg.home / name), str(aside / name))
-        files = work / "files"
-        for name in sorted(os.listdir(files)):
-            if name == "attachments":
-                continue
-            target = cfg.db_path if name == DB_MEMBER else cfg.home / name
-            shutil.move(str(files / name), str(target))
-        # Attachments are added, never replaced: files of dossiers made after the backup
-        # stay for the recovered dossiers to find.
-        saved = files / "attachments"
-        for path in sorted(saved.rglob("*")) if saved.is_dir() else ():
-            target = cfg.home / path.relative_to(files)
-            if path.is_file() and not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(str(path), str(target))
-        for key in (cfg.home / "keys").glob("*") if (cfg.home / "keys").is_dir() else ():
-            if key.is_file():
-                os.chmod(key, 0o600)
-        recovery = _mark_restored(cfg, manifest, archive, now)
-        (cfg.home / RESTORE_MARK).unlink(missing_ok=True)
+        for n in range(2, 100):  # a rerun within the same second must not meet the first
+            if not aside.exists():
+                break
+            aside = cfg.home / f"pre-restore-{_stamp(now)}-{n}"
+        mark = cfg.home / RESTORE_MARK
+        try:
+            aside.mkdir(mode=0o700)  # it holds the keys
+            # from here until the backup is in place and marked, a cut (kill -9, power) leaves
+            # the home without a database or not marked for recovery: say so to whoever
+            # starts it
+            _write_durably(mark, json.dumps(
+                {"archive": str(archive.resolve()), "moved_to": str(original or aside),
+                 "at": to_iso(now)}))
+        except OSError as exc:  # nothing moved yet (a mark of an earlier attempt stays whole)
+            shutil.rmtree(aside, ignore_errors=True)
+            raise BackupError(f"cannot start the restore in {cfg.home}: {exc}") from None
+        try:
+            _swap(cfg, work / "files", aside)
+            recovery = _mark_restored(cfg, manifest, archive, now)
+        except Exception as exc:
+            raise RestoreIncomplete(
+                f"the restore failed after it had begun to replace the home's database and "
+                f"keys ({exc.__class__.__name__}: {exc}). The home {cfg.home} now holds "
+                f"neither its previous files (they are in {original or aside}) nor the whole "
+                f"backup. Fix the cause (free space, disk errors), then run 'edge-node "
+                f"restore {archive}' again to finish; init, up and serve refuse this home "
+                "until then") from None
+        mark.unlink(missing_ok=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if original is not None:
+        return RestoreResult(manifest, original, recovery, leftovers=aside)
     return RestoreResult(manifest, aside, recovery)
 
 
+def _swap(cfg: Config, files: Path, aside: Path) -> None:
+    """Move the home's database, keys and config to *aside*, then the backup's in place."""
+    names = [cfg.db_path.name + s for s in ("", "-wal", "-shm")]
+    names += list(HOME_FILES) + ["keys"]
+    for name in names:
+        if (cfg.home / name).exists():
+            shutil.move(str(cfg.home / name), str(aside / name))
+    for name in sorted(os.listdir(files)):
+        if name == "attachments":
+            continue
+        target = cfg.db_path if name == DB_MEMBER else cfg.home / name
+        shutil.move(str(files / name), str(target))
+    # Attachments are added, never replaced: files of dossiers made after the backup
+    # stay for the recovered dossiers to find.
+    saved = files / "attachments"
+    for path in sorted(saved.rglob("*")) if saved.is_dir() else ():
+        target = cfg.home / path.relative_to(files)
+        if path.is_file() and not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(path), str(target))
+    for key in (cfg.home / "keys").glob("*") if (cfg.home / "keys").is_dir() else ():
+        if key.is_file():
+            os.chmod(key, 0o600)
+
+
 def _write_durably(path: Path, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
+    """Replace *path* atomically: a failed write leaves the old file (or none), never half."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _mark_restored(cfg: Config, manifest: dict, archive: Path, now: datetime) -> bool:

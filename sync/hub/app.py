@@ -294,6 +294,49 @@ def dossier(code: str):
                            attachments=store().dossier_attachments(code))
 
 
+# -- work from the province that needs a person: flagged facts, applicant notifications ---
+
+#: Rows per section of the province page; older ones are one "Cũ hơn" link away.
+PAGE_SIZE = 50
+FACT_KIND_LABELS = {"withdrawal": "Yêu cầu rút hồ sơ", "adjustment": "Yêu cầu điều chỉnh",
+                    "payment": "Thanh toán trực tuyến", "identity": "Kết quả xác thực định danh",
+                    "inbound": "Hồ sơ trực tuyến"}
+NOTIFICATION_STATUS_LABELS = {"queued": "Đang chờ gửi", "sent": "Đã gửi", "failed": "Gửi lỗi"}
+
+
+def _page_number(name: str) -> int:
+    try:
+        return min(max(int(request.args.get(name, 1)), 1), 100_000)
+    except ValueError:
+        return 1
+
+
+@pages.route("/province")
+@roles(*VIEW_ROLES)
+def province_page():
+    """Facts from the province that nothing applied, and the applicants' notifications with
+    their delivery state (``?node=`` one node's; ``?status=`` one delivery state)."""
+    from edge_node.domain import lifecycle
+    from edge_node.domain.province import CHANNEL_LABELS
+
+    node_id = request.args.get("node", "").strip()[:64]
+    node = store().node(node_id) if node_id else None
+    if node_id and node is None:
+        abort(404)
+    status = request.args.get("status", "")
+    status = status if status in NOTIFICATION_STATUS_LABELS else ""
+    fpage, npage = _page_number("fpage"), _page_number("npage")
+    flags_total, flags = store().flags_page(node_id, PAGE_SIZE, (fpage - 1) * PAGE_SIZE)
+    notes_total, notes = store().notifications_page(node_id, status, PAGE_SIZE,
+                                                    (npage - 1) * PAGE_SIZE)
+    return render_template(
+        "hub/province.html", node=node, node_id=node_id, status=status, flags=flags,
+        flags_total=flags_total, fpage=fpage, notes=notes, notes_total=notes_total,
+        npage=npage, size=PAGE_SIZE, kind_labels=FACT_KIND_LABELS,
+        status_labels=NOTIFICATION_STATUS_LABELS, channel_labels=CHANNEL_LABELS,
+        event_labels={name: spec[2] for name, spec in lifecycle.ACTIONS.items()})
+
+
 # -- reports: the same Biểu 06a table per commune and for the province ---------------------
 
 def _hub_report(start: str | None, end: str | None, charts: bool = False):

@@ -250,5 +250,32 @@ H6 = [
     " a.seq = e.seq)",
 ]
 
+# What the province's administrator must see (docs/hub.md, "Pages"): the facts a commune node
+# could not apply (its audit entries ``province.flagged``, projected as they arrive), keyed by
+# the entry's hash so a re-enrolled node re-sending its history adds nothing; and indexes
+# for listing notifications newest first. Existing archives are projected once here.
+H7 = [
+    """CREATE TABLE hub_node_flags (
+        entry_hash TEXT PRIMARY KEY,
+        node_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        dossier TEXT NOT NULL DEFAULT '',
+        detail TEXT NOT NULL DEFAULT '{}'
+    )""",
+    "CREATE INDEX hub_node_flags_at ON hub_node_flags(at)",
+    "CREATE INDEX hub_node_flags_node ON hub_node_flags(node_id, at)",
+    "CREATE INDEX hub_notifications_created ON hub_notifications(created_at)",
+    "CREATE INDEX hub_notifications_node ON hub_notifications(node_id, created_at)",
+    """INSERT INTO hub_node_flags (entry_hash, node_id, seq, at, dossier, detail)
+       SELECT coalesce(json_extract(payload, '$.entry.hash'), node_id || ':' || seq), node_id,
+              seq, coalesce(json_extract(payload, '$.entry.at'), ''),
+              coalesce(json_extract(payload, '$.entry.object'), ''),
+              coalesce(json_extract(payload, '$.entry.detail'), '{}')
+       FROM hub_events WHERE kind = 'audit.entry'
+        AND json_extract(payload, '$.entry.action') = 'province.flagged'
+       ON CONFLICT (entry_hash) DO NOTHING""",
+]
+
 HUB_MIGRATIONS: list[tuple[int, list[str]]] = [(1, H1), (2, H2), (3, H3), (4, H4),
-                                              (5, H5), (6, H6)]
+                                              (5, H5), (6, H6), (7, H7)]

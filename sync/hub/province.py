@@ -83,6 +83,17 @@ def _catalog_code(store: HubStore, ma_tthc: str) -> dict | None:
     return procedures.get(base)
 
 
+def dossier_key(code: str) -> str:
+    """A dossier code as the hub stores and matches it: stripped, upper case.
+
+    DVCQG's ``MaHoSo`` is ``{mã định danh cơ quan}-{date}-{number}`` and every agency
+    identifier is upper case (``000.00.06.H56``, ``G22.99``), as are the nodes' own codes
+    (``edge_node.domain.codes``): ``g22.99-…`` can only be ``G22.99-…`` typed by hand or
+    lower-cased by an adapter, so it must reach the same dossier, not be flagged unknown.
+    """
+    return code.strip().upper()
+
+
 def _refused(exc: rules.InboundError) -> Refused:
     return Refused(exc.code, "; ".join(f"{k}: {m}" for k, m in exc.errors.items()),
                    400, exc.errors)
@@ -98,6 +109,7 @@ def submit_dossier(store: HubStore, body: object, *, now: datetime, by: str = ""
         clean = rules.parse_inbound(body, now=now)
     except rules.InboundError as exc:
         raise _refused(exc) from None
+    clean["MaHoSo"] = dossier_key(clean["MaHoSo"])
     commune = clean["commune_code"]
     try:
         name = commune_name(commune)
@@ -156,6 +168,9 @@ def submit_fact(store: HubStore, body: object, *, now: datetime, by: str = "") -
         fact = rules.parse_fact(body)
     except rules.InboundError as exc:
         raise _refused(exc) from None
+    for key in ("MaHoSo", "dossier_code"):
+        if fact.get(key):
+            fact[key] = dossier_key(fact[key])
     node = _owner(store, fact)
     reason = "" if node else ("no commune node holds this dossier (unknown MaHoSo / "
                               "dossier_code): kept for a person")

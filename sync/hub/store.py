@@ -237,6 +237,65 @@ class ProvinceStore:
         return [{**r, "payload": json.loads(r["payload"])}
                 for r in self.db.query(sql + " ORDER BY received_at DESC LIMIT 500", params)]
 
+    def flags_page(self, node_id: str = "", limit: int = 50, offset: int = 0
+                   ) -> tuple[int, list[dict]]:
+        """Facts the province sent that nothing applied, newest first: ``(total, rows)``.
+
+        Two sources: facts the hub kept because no node holds the dossier (``node_id`` "",
+        ``code`` ``no_node``) and facts a node could not apply (its ``province.flagged``
+        audit entries: wrong amount, after a decision, unknown dossier…). With *node_id*,
+        that node's only. Rows: ``{at, node_id, dossier, kind, code, reason, known}``
+        (``known``: the hub holds a dossier of that code).
+        """
+        hub_part = ("SELECT received_at AS at, '' AS node_id, coalesce(national_code,"
+                    " dossier_code, '') AS dossier, kind, reason, '' AS detail, fact_id AS k"
+                    " FROM hub_facts WHERE status = 'flagged'")
+        node_part = ("SELECT at, node_id, dossier, '' AS kind, '' AS reason, detail,"
+                     " entry_hash AS k FROM hub_node_flags")
+        if node_id:
+            union, params = node_part + " WHERE node_id = ?", [node_id]
+            total = self.execute("SELECT count(*) FROM hub_node_flags WHERE node_id = ?",
+                                 (node_id,)).fetchone()[0]
+        else:
+            union, params = f"{hub_part} UNION ALL {node_part}", []
+            total = self.execute(
+                "SELECT (SELECT count(*) FROM hub_facts WHERE status = 'flagged') +"
+                " (SELECT count(*) FROM hub_node_flags)").fetchone()[0]
+        rows = self.query(
+            "SELECT f.at, f.node_id, f.dossier, f.kind, f.reason, f.detail, CASE WHEN d.code"
+            f" IS NULL THEN 0 ELSE 1 END AS known FROM ({union}) f LEFT JOIN hub_dossiers d"
+            " ON d.code = f.dossier ORDER BY f.at DESC, f.k LIMIT ? OFFSET ?",
+            [*params, limit, offset])
+        out = []
+        for r in rows:
+            if r["node_id"]:  # the node's own words, from its audit entry
+                try:
+                    detail = json.loads(r["detail"])
+                except ValueError:
+                    detail = {}
+                detail = detail if isinstance(detail, dict) else {}
+                kind, code = str(detail.get("kind", "")), str(detail.get("code", ""))
+                reason = str(detail.get("reason", ""))
+            else:
+                kind, code, reason = r["kind"], "no_node", r["reason"]
+            out.append({"at": r["at"], "node_id": r["node_id"], "dossier": r["dossier"],
+                        "kind": kind, "code": code, "reason": reason,
+                        "known": bool(r["known"])})
+        return int(total), out
+
+    def _note_flag(self, node_id: str, seq: int, payload) -> None:
+        """Keep a node's ``province.flagged`` audit entry where the province's page finds it
+        (part of the batch's transaction)."""
+        entry = payload.get("entry") if isinstance(payload, dict) else None
+        if not isinstance(entry, dict) or entry.get("action") != "province.flagged":
+            return
+        self.execute(
+            "INSERT INTO hub_node_flags (entry_hash, node_id, seq, at, dossier, detail)"
+            " VALUES (?,?,?,?,?,?) ON CONFLICT (entry_hash) DO NOTHING",
+            (str(entry.get("hash") or f"{node_id}:{seq}")[:64], node_id, seq,
+             str(entry.get("at") or "")[:40], str(entry.get("object") or "")[:64],
+             str(entry.get("detail") or "{}")[:4000]))
+
     # -- notifications -------------------------------------------------------------------
 
     def queue_notification(self, node_id: str, payload: dict) -> None:
@@ -259,6 +318,27 @@ class ProvinceStore:
             sql += " WHERE dossier_code = ?"
             params.append(dossier_code)
         return list(self.db.query(sql + " ORDER BY created_at", params))
+
+    def notifications_page(self, node_id: str = "", status: str = "", limit: int = 50,
+                           offset: int = 0) -> tuple[int, list[dict]]:
+        """Applicant notifications newest first, optionally of one node / one delivery
+        status: ``(total, rows)``; each row says whether the hub holds its dossier."""
+        clauses, params = [], []
+        if node_id:
+            clauses.append("n.node_id = ?")
+            params.append(node_id)
+        if status:
+            clauses.append("n.status = ?")
+            params.append(status)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        total = self.execute(f"SELECT count(*) FROM hub_notifications n{where}",
+                             params).fetchone()[0]
+        rows = self.query(
+            "SELECT n.*, CASE WHEN d.code IS NULL THEN 0 ELSE 1 END AS known FROM"
+            f" hub_notifications n LEFT JOIN hub_dossiers d ON d.code = n.dossier_code{where}"
+            " ORDER BY n.created_at DESC, n.notification_id LIMIT ? OFFSET ?",
+            [*params, limit, offset])
+        return int(total), [{**r, "known": bool(r["known"])} for r in rows]
 
     def notification_done(self, notification_id: str, status: str, detail: str, now: str
                           ) -> None:
@@ -585,6 +665,8 @@ class HubStore(ProvinceStore):
                              now))
                 if kind in ATTACHMENT_KINDS:
                     self._note_attachment(node_id, seq, kind, payload)
+                elif kind == "audit.entry":
+                    self._note_flag(node_id, seq, payload)
                 else:
                     task = _followup_task(record.get("kind"), payload)
                     if task == "notification":

@@ -148,6 +148,48 @@ def test_restoring_another_nodes_backup_needs_force(tmp_path):
     assert (aside[0] / "keys" / "sign_ed25519.pem").exists()
 
 
+# The disk fails once the backup's database is in place: SQLite's answer to an I/O error.
+FAILING_DISK_RESTORE = """
+import sqlite3, sys
+from edge_node import cli
+from edge_node.services import backup
+def failing_disk(*args, **kwargs):
+    raise sqlite3.OperationalError("disk I/O error")
+backup._mark_restored = failing_disk
+sys.argv = ["edge-node", "--home", sys.argv[1], "restore", sys.argv[2]]
+cli.main()
+"""
+
+
+def test_a_restore_failing_after_the_swap_says_so_and_a_rerun_finishes_it(cfg, db, tmp_path):
+    World(db, vn(2026, 12, 7, 8, 0)).receive()
+    archive = backup_service.create_backup(cfg, tmp_path / "node.zip").path
+    keys = {p.name: p.read_bytes() for p in (cfg.home / "keys").iterdir()}
+    failed = subprocess.run([sys.executable, "-c", FAILING_DISK_RESTORE, str(cfg.home),
+                             str(archive)], capture_output=True, text=True, timeout=120, env=ENV)
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr, failed.stderr
+    # was: "restore refused, the home is unchanged" although the database had been swapped
+    assert "unchanged" not in failed.stderr and "restore incomplete" in failed.stderr
+    assert "begun to replace the home's database" in failed.stderr
+    assert f"edge-node restore {archive}' again" in failed.stderr
+    aside = list(cfg.home.glob("pre-restore-*"))
+    assert len(aside) == 1 and str(aside[0]) in failed.stderr
+    assert (aside[0] / "edge-node.db").exists()  # the home's own database is kept aside
+    assert (cfg.home / "restore-in-progress.json").exists()
+    for command in (["up", "--port", "1"], ["init"]):
+        refused = edge_node(cfg.home, *command)
+        assert refused.returncode == 1 and "interrupted" in refused.stderr, refused.stderr
+
+    again = edge_node(cfg.home, "restore", str(archive))
+    assert again.returncode == 0, again.stderr
+    # the home's own files are where the first attempt put them, and the rerun says so
+    assert f"The previous files are in {aside[0]}." in again.stdout
+    assert "What the interrupted restore had left in the home is in" in again.stdout
+    assert not (cfg.home / "restore-in-progress.json").exists()
+    assert {p.name: p.read_bytes() for p in (cfg.home / "keys").iterdir()} == keys
+    assert edge_node(cfg.home, "status").returncode == 3
+
+
 @pytest.fixture
 def serving(tmp_path):
     home, port = tmp_path / "home", free_port()

@@ -262,6 +262,31 @@ def test_facts_from_the_province_are_events_the_node_decides_on(linked, cfg, db)
         assert projection_matches_events(db, code)
 
 
+def test_dossier_codes_from_the_province_match_whatever_their_case(linked, cfg, db):
+    hub, world = linked
+    province = Province(hub)
+    made = province.dossier(online_dossier(" g22.99-20261203-0000042 "))
+    assert made.status_code == 201 and made.json()["MaHoSo"] == "G22.99-20261203-0000042"
+    again = province.dossier(online_dossier("G22.99-20261203-0000042"))
+    assert again.status_code == 409  # the same dossier, not a second one
+    assert sync(db, cfg, world).error is None
+    local = province_store.by_national_code(db, "G22.99-20261203-0000042")
+    assert local is not None
+    # was: both facts answered 202 "flagged", unknown dossier, and never reached the node
+    adjusted = province.fact({"kind": "adjustment", "MaHoSo": "g22.99-20261203-0000042",
+                              "reason": "Sửa số điện thoại"})
+    assert adjusted.status_code == 201 and adjusted.json()["node_id"] == "03325-1"
+    withdrawn = province.fact({"kind": "withdrawal", "dossier_code": local["code"].lower(),
+                               "reason": "Đổi ý"})
+    assert withdrawn.status_code == 201, withdrawn.text
+    assert hub.get("/api/v1/inbound/facts?status=flagged").json()["items"] == []
+    world.later(minutes=5)
+    assert sync(db, cfg, world).error is None
+    assert province_store.flags(db) == []  # the node found the dossier both times
+    types = [e["type"] for e in dossier_store.events(db, local["code"])]
+    assert "province_adjustment_request" in types and "province_withdrawal_request" in types
+
+
 def _item(seq: int, kind: str, payload: dict) -> dict:
     return {"seq": seq, "kind": kind, "payload": payload}
 

@@ -220,6 +220,47 @@ def test_home_not_writable_has_its_own_code(home):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_a_folder_in_place_of_the_lock_file_is_one_line_not_a_traceback(home):
+    lock = home / "edge-node.lock"
+    lock.unlink()
+    lock.mkdir()  # a careless copy or a sync tool turned the lock file into a folder
+    result = status(home)
+    assert result.returncode == LOCKED, result.stderr  # holder unknown: no second server
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "edge-node.lock is a folder" in result.stderr and "remove that folder" in result.stderr
+    shown = json.loads(status(home, "--json").stdout)
+    assert shown["exit_code"] == LOCKED and shown["state"] == "lock-unknown"
+    assert "is a folder" in shown["message"]
+    for command in (["serve", "--port", str(free_port())], ["up", "--port", str(free_port())],
+                    ["init"]):
+        refused = edge_node(home, *command)
+        assert refused.returncode == HOME_NOT_WRITABLE, refused.stderr  # "a file in the way"
+        assert "Traceback" not in refused.stderr
+        assert refused.stderr.strip().splitlines() == [refused.stderr.strip()]
+        assert "edge-node.lock is a folder" in refused.stderr
+        assert "password" not in refused.stdout
+    lock.rmdir()
+    assert status(home).returncode == STOPPED  # removing it is the whole repair
+
+
+def test_an_unreadable_lock_file_is_one_line_not_a_traceback(home):
+    prefix = _without_root_override()
+    lock = home / "edge-node.lock"
+    lock.chmod(0o000)
+    try:
+        result = subprocess.run([*prefix, sys.executable, "-m", "edge_node", "--home", str(home),
+                                 "status"], capture_output=True, text=True, timeout=60, env=ENV)
+        refused = subprocess.run([*prefix, sys.executable, "-m", "edge_node", "--home",
+                                  str(home), "serve", "--port", str(free_port())],
+                                 capture_output=True, text=True, timeout=60, env=ENV)
+    finally:
+        lock.chmod(0o644)
+    assert result.returncode == LOCKED and "Traceback" not in result.stderr, result.stderr
+    assert "edge-node.lock cannot be opened (Permission denied)" in result.stderr
+    assert refused.returncode == HOME_NOT_WRITABLE and "Traceback" not in refused.stderr
+    assert "cannot be opened (Permission denied)" in refused.stderr
+
+
 def test_a_file_where_the_home_should_be_is_refused(tmp_path):
     (tmp_path / "blocker").write_text("not a folder", encoding="utf-8")
     result = edge_node(tmp_path / "blocker" / "home", "up", "--port", str(free_port()))
