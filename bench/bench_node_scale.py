@@ -131,7 +131,8 @@ def generate(db, n: int, now: datetime) -> dict:
     conn = db.conn
     columns = [r[1] for r in conn.execute("PRAGMA table_info(dossiers)")]
     rng = random.Random(bench_reports.SEED)
-    gen = bench_reports.Generator(rng, WorkCalendar(), columns)
+    gen = bench_reports.Generator(rng, WorkCalendar(), columns,
+                                  bench_reports.column_defaults(conn))
     days = [d for d in gen.days if bench_reports.FIRST_DAY <= d <= bench_reports.LAST_DAY]
     gen.procedures = home_procedures(db, short_documents=True)
     gen.weights = [8 if p["field"] in ("Hộ tịch", "Chứng thực") else

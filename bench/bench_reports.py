@@ -16,6 +16,7 @@ report page can be looked at with ``edge-node --home DIR serve``.
 
 from __future__ import annotations
 
+import ast
 import json
 import random
 import statistics
@@ -58,11 +59,23 @@ def working_days(cal: WorkCalendar) -> list[date]:
             for d in cal.days(date(year, 1, 1), date(year, 12, 31)) if d.working]
 
 
+def column_defaults(conn) -> dict:
+    """The schema's defaults of the dossier columns that refuse NULL (later migrations add
+    such columns: a generated row that leaves them out gets what the node would store)."""
+    out = {}
+    for _cid, name, _type, notnull, default, _pk in conn.execute("PRAGMA table_info(dossiers)"):
+        if notnull and default is not None:
+            out[name] = ast.literal_eval(default)
+    return out
+
+
 class Generator:
     """Builds dossier rows, event rows and outbox rows in memory, one dossier at a time."""
 
-    def __init__(self, rng: random.Random, cal: WorkCalendar, columns: list[str]):
+    def __init__(self, rng: random.Random, cal: WorkCalendar, columns: list[str],
+                 defaults: dict | None = None):
         self.rng, self.cal, self.columns = rng, cal, columns
+        self.defaults = defaults or {}
         self.procedures = catalog()
         # busy procedures first: civil status and certification dominate a commune's counter
         self.weights = [8 if p["field"] in ("Hộ tịch", "Chứng thực") else 2
@@ -90,7 +103,7 @@ class Generator:
         rng = self.rng
         stamp = to_iso(when)
         name = rng.choice(NAMES)
-        row = dict.fromkeys(self.columns)
+        row = {**dict.fromkeys(self.columns), **self.defaults}
         row.update({
             "procedure_code": proc["code"], "procedure_name": proc["name"],
             "field": proc["field"], "channel": rng.choices((1, 2, 3), (75, 20, 5))[0],
@@ -272,7 +285,7 @@ class Generator:
 def generate(db, n: int) -> dict:
     conn = db.conn
     columns = [r[1] for r in conn.execute("PRAGMA table_info(dossiers)")]
-    gen = Generator(random.Random(SEED), WorkCalendar(), columns)
+    gen = Generator(random.Random(SEED), WorkCalendar(), columns, column_defaults(conn))
     t0 = time.perf_counter()
     for _ in range(n):
         gen.one()
