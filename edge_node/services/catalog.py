@@ -88,17 +88,17 @@ def search(db: sqlite_utils.Database, query: str, limit: int = 20) -> list[dict]
     if not tokens:
         return [exact] if exact else []
     fts = " ".join(f'"{t}"*' for t in tokens)
-    rows = catalog_store.match(db, fts, max(limit * 5, 100))
+    names = catalog_store.match(db, fts, max(limit * 5, 100))
     q_accent = accent_key(query)
     q_fold = fold(query)
 
-    def rank(item: tuple[int, dict]) -> tuple:
-        pos, row = item
-        name_accent, name_fold = _name_keys(row["name"])
+    def rank(item: tuple[int, tuple[str, str]]) -> tuple:
+        pos, (_code, name) = item
+        name_accent, name_fold = _name_keys(name)
         all_accented = all(part in name_accent for part in q_accent.split(" "))
         return (q_accent not in name_accent, not all_accented, q_fold not in name_fold, pos)
 
-    ranked = [row for _, row in sorted(enumerate(rows), key=rank)]
+    codes = [code for _, (code, _name) in sorted(enumerate(names), key=rank)]
     if exact:
-        ranked = [exact] + [r for r in ranked if r["code"] != exact["code"]]
-    return ranked[:limit]
+        codes = [exact["code"]] + [c for c in codes if c != exact["code"]]
+    return catalog_store.get_many(db, codes[:limit])

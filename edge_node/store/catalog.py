@@ -60,12 +60,23 @@ def count(db: sqlite_utils.Database) -> int:
     return db.conn.execute("SELECT count(*) FROM procedures").fetchone()[0]
 
 
-def match(db: sqlite_utils.Database, fts_query: str, limit: int) -> list[dict]:
-    """Rows whose folded name or field match the FTS5 *fts_query*, best bm25 first."""
-    return [_decode(r) for r in rows(
-        db, "SELECT p.* FROM procedures_fts f JOIN procedures p ON p.rowid = f.rowid"
+def match(db: sqlite_utils.Database, fts_query: str, limit: int) -> list[tuple[str, str]]:
+    """``(code, name)`` of the rows whose folded name or field match the FTS5 *fts_query*,
+    best bm25 first (names only: the caller ranks them and reads whole rows with
+    :func:`get_many` for the few it keeps)."""
+    return db.conn.execute(
+        "SELECT p.code, p.name FROM procedures_fts f JOIN procedures p ON p.rowid = f.rowid"
         " WHERE procedures_fts MATCH ? ORDER BY bm25(procedures_fts, 0, 1.0, 0.3) LIMIT ?",
-        (fts_query, limit))]
+        (fts_query, limit)).fetchall()
+
+
+def get_many(db: sqlite_utils.Database, codes: list[str]) -> list[dict]:
+    """Whole rows of *codes*, in the order given (unknown codes left out)."""
+    if not codes:
+        return []
+    found = {r["code"]: r for r in rows(
+        db, f"SELECT * FROM procedures WHERE code IN ({', '.join('?' for _ in codes)})", codes)}
+    return [_decode(found[c]) for c in codes if c in found]
 
 
 def list_page(db: sqlite_utils.Database, limit: int, offset: int = 0) -> list[dict]:
