@@ -99,8 +99,13 @@ QUEUES: dict[str, tuple[str, str]] = {
 
 def queue(db: sqlite_utils.Database, name: str, *, me: int | None = None, role: str = "",
           procedure: str = "", field: str = "", received_from: str = "", received_to: str = "",
-          limit: int = 200, offset: int = 0) -> list[dict]:
-    """Dossiers of one work queue, with optional filters (dates are UTC ISO bounds)."""
+          limit: int = 200, offset: int = 0, columns: tuple[str, ...] = ()) -> list[dict]:
+    """Dossiers of one work queue, with optional filters (dates are UTC ISO bounds).
+
+    *columns* limits what is read (all by default): a page listing 500 dossiers needs a
+    dozen short columns, not their steps and documents (bench/bench_node_scale.py: peak
+    memory of a server under concurrent queue pages).
+    """
     where, order = QUEUES[name]
     clauses = [where]
     params: dict = {"me": me, "role": role, "limit": limit, "offset": offset}
@@ -116,8 +121,8 @@ def queue(db: sqlite_utils.Database, name: str, *, me: int | None = None, role: 
     if received_to:
         clauses.append("received_at < :rto")
         params["rto"] = received_to
-    sql = (f"SELECT * FROM dossiers WHERE {' AND '.join(clauses)} ORDER BY {order}"
-           " LIMIT :limit OFFSET :offset")
+    sql = (f"SELECT {', '.join(columns) or '*'} FROM dossiers WHERE {' AND '.join(clauses)}"
+           f" ORDER BY {order} LIMIT :limit OFFSET :offset")
     return [decode(r) for r in rows(db, sql, params)]
 
 
@@ -173,7 +178,8 @@ def received_between(db: sqlite_utils.Database, start: str, end: str) -> list[di
 def decode(row: dict) -> dict:
     """Turn the JSON columns of a stored row back into lists (in place; returns the row)."""
     for key in JSON_COLUMNS:
-        row[key] = json.loads(row[key] or "[]")
+        if key in row:
+            row[key] = json.loads(row[key] or "[]")
     return row
 
 

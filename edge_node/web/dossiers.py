@@ -143,6 +143,12 @@ DUE_WORDS = {"overdue": "Quá hạn", "due_soon": "Sắp đến hạn", "within_
              "paused": "Tạm dừng", "none": ""}
 
 
+# What a queue page and its CSV/XLSX export show (and _with_due_state needs).
+QUEUE_COLUMNS = ("code", "national_code", "procedure_code", "procedure_name", "field",
+                 "applicant_name", "address", "phone", "status", "dvcqg_status", "created_at",
+                 "received_at", "due_at", "completed_at", "returned_at", "assignee")
+
+
 def _export(rows: list[dict], title: str, fmt: str):
     """The list on screen, as CSV or XLSX: the same rows, filters and order."""
     table = [[d["code"], d["procedure_code"], d["procedure_name"], d["field"],
@@ -181,7 +187,8 @@ def queue(name: str):
                "received_to": _local_bound(args.get("to", ""), end=True)}
     base = name if name not in ("due_soon", "overdue") else "open"
     rows = _with_due_state(dossier_store.queue(db, base, me=g.user["id"], role=g.user["role"],
-                                               limit=500, **filters), cal)
+                                               limit=500, columns=QUEUE_COLUMNS, **filters),
+                           cal)
     if name in ("due_soon", "overdue"):
         rows = [r for r in rows if r["due_state"] == name]
     if args.get("format") in ("csv", "xlsx"):
