@@ -232,17 +232,20 @@ def free_port() -> int:
 
 def start_server(home: Path, port: int) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EDGE_NODE_")}
+    # one token makes every timed request: the per-token limit (600 a minute) would answer 429
+    env["EDGE_NODE_API_RATE_PER_MINUTE"] = "1000000"
     proc = subprocess.Popen([sys.executable, "-m", "edge_node", "--home", str(home), "serve",
                              "--port", str(port)], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit("edge-node serve exited at start")
         try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).ok:
+            # the first /healthz runs PRAGMA quick_check over the whole file (seconds at 3 GB)
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=60).ok:
                 return proc
-        except requests.ConnectionError:
+        except requests.RequestException:
             time.sleep(0.2)
     proc.terminate()
     raise SystemExit("edge-node serve did not answer /healthz")
