@@ -397,8 +397,9 @@ def sync_cmd(ctx: click.Context, once: bool) -> None:
                f"{report.pulled_items} items from the province; {state['pending_events']} "
                "events waiting.")
     if report.error:
-        raise click.ClickException(f"sync stopped ({report.error}): "
-                                   f"{state['last_error_message']}")
+        # a node not enrolled has no sync status to read the message from
+        message = state["last_error_message"] or sync.ERROR_MESSAGES.get(report.error, "")
+        raise click.ClickException(f"sync stopped ({report.error}): {message}")
 
 
 @sync_cmd.command("export")

@@ -69,6 +69,9 @@ ERROR_MESSAGES = {
                            "trên máy.",
     "recover_pending": "Máy vừa được khôi phục từ bản sao lưu: cần kết nối mạng với tỉnh một "
                        "lần để lấy lại dữ liệu trước khi gửi bằng USB.",
+    "outbox_damaged": "Dữ liệu chờ gửi tỉnh trên máy này bị hỏng (thiếu sự kiện của một hồ sơ) "
+                      "nên chưa gửi được. Hồ sơ đã nhập vẫn còn trên máy; bộ phận CNTT cần kiểm "
+                      "tra cơ sở dữ liệu hoặc khôi phục từ bản sao lưu.",
 }
 
 
@@ -148,6 +151,15 @@ def agency_id(db: sqlite_utils.Database, cfg: Config) -> str:
     return settings.get(db, "sync.agency_id") or cfg.agency_id
 
 
+def _payload(row: dict) -> dict:
+    """:func:`outbox.payload_of`, with a slot whose event row is gone (a damaged database)
+    reported as a sync error the page and the CLI show, not a crash of the round."""
+    try:
+        return outbox.payload_of(row)
+    except LookupError as exc:
+        raise SyncError("outbox_damaged", str(exc)) from None
+
+
 def _hub_keys(state: dict) -> protocol.PeerKeys:
     return protocol.PeerKeys.from_bundle(json.loads(state["hub_bundle"]))
 
@@ -166,7 +178,7 @@ def _next_batch(db, state, me, now, *, after_stored: bool = False) -> dict | Non
     events, size, sealed = [], 0, {}
     for row in select_rows(db, outbox.SELECT + " WHERE o.acked_at IS NULL AND o.seq > ?"
                     " ORDER BY o.seq LIMIT ?", (start, MAX_BATCH_EVENTS)):
-        payload = outbox.payload_of(row)
+        payload = _payload(row)
         if row["kind"] == audit.KIND and "entry" not in payload:
             # the entry as the table holds it now, frozen into its slot with this batch
             payload = sealed[row["seq"]] = audit.sealed_payload(db, payload)
@@ -574,7 +586,7 @@ def reconcile(db, cfg: Config, *, now_fn, http=requests) -> dict:
     if state is None:
         raise SyncError("not_enrolled")
     me = identity(cfg)
-    ours = day_digests((r["created_at"], r["event_id"], r["kind"], outbox.payload_of(r))
+    ours = day_digests((r["created_at"], r["event_id"], r["kind"], _payload(r))
                        for r in db.query(outbox.SELECT + " WHERE o.acked_at IS NOT NULL"
                                          " ORDER BY o.seq"))
     request = protocol.seal([{"date": d, "digest": v} for d, v in ours.items()], sender=me,

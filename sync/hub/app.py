@@ -60,6 +60,14 @@ def create_hub_app(cfg) -> Flask:
     filters.register(app)
 
     @app.before_request
+    def _no_nul():
+        # PostgreSQL text cannot hold NUL: a "\x00" in a page's path or query reached a
+        # query there as a 500 (psycopg.DataError) where SQLite simply found nothing. No
+        # code, node id or filter holds one, so both engines refuse it alike, up front.
+        if "\x00" in request.path or any("\x00" in v for _, v in request.args.items(multi=True)):
+            abort(400)
+
+    @app.before_request
     def _hub_db():
         # accounts and sessions (edge_node.web.auth, via get_db) live in the hub's database,
         # whichever engine it is: hand them the request's store connection

@@ -272,12 +272,22 @@ def pull_hook(cfg):
 def catch_up(store: HubStore, cfg, now: datetime) -> tuple[int, int]:
     """Do the follow-ups still queued (identity checks, population look-ups), queue any
     archived notification not queued yet, then deliver; returns (sent, failed)."""
-    from sync.hub.population import answer_pending, load_source
+    from sync.hub import population
 
-    source = load_source(cfg)
+    source = None
+    # Each piece of follow-up work on its own: one that raises (a population source that
+    # cannot be loaded, a busy database) stays queued for the next run and never keeps
+    # applicants' notifications, or the other nodes' work, from being done.
     for node_id in store.followup_nodes():
-        check_identities(store, cfg, node_id, now)
-        answer_pending(store, node_id, source, to_iso(now))
+        try:
+            check_identities(store, cfg, node_id, now)
+        except Exception:
+            log.exception("identity checks of node %s failed (left queued)", node_id)
+        try:
+            source = source or population.load_source(cfg)
+            population.answer_pending(store, node_id, source, to_iso(now))
+        except Exception:
+            log.exception("population look-ups of node %s failed (left queued)", node_id)
     for node_id, payload in store.archived_notifications():
         if isinstance(payload, dict) and payload.get("notification_id"):
             store.queue_notification(node_id, payload)

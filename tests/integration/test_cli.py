@@ -110,6 +110,8 @@ def test_sync_before_enrollment_says_so(tmp_path):
         result = edge_node(home, *args)
         assert result.returncode != 0 and "not_enrolled" in result.stderr
         assert "Traceback" not in result.stderr
+        # what the clerk's page says, not "None" (the status of a node not enrolled is empty)
+        assert "Máy này chưa được đăng ký với tỉnh." in result.stderr
 
 
 def test_init_user_add_and_config_show(tmp_path):

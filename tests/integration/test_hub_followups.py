@@ -202,3 +202,33 @@ def test_a_batch_projects_dossiers_as_its_events_one_by_one_would(tmp_path, hub_
     dossiers, conflicts, _ = seen[0]
     assert {d["code"] for d in dossiers} == set(codes)
     assert {k for _, _, k in conflicts} == {"second_owner", "bad_event"}
+
+
+def test_deliver_sends_notifications_even_when_a_follow_up_fails(hub, monkeypatch):
+    """``sync-hub deliver`` only delivered notifications before the follow-up queue; a
+    follow-up that raises there (a population source that cannot be loaded, a busy
+    database) must leave its work queued, not stop applicants' notifications."""
+    store, cfg, hub_identity = hub
+    node = Link(store, hub_identity, "03325", AGENCY)
+    code = f"{AGENCY}-261207-0001"
+    batch = node.seal([
+        _intake(code, "011090001234", "Lò Văn Thành"),
+        {"kind": "population.lookup", "payload": {"request_id": "r-1", "officer": "canbo",
+                                                  "query": {"id_number": "011090001234"}}},
+        {"kind": "notification", "payload": {
+            "notification_id": "n-1", "dossier_code": code, "event": "accept",
+            "channel": "portal", "recipient": "tk-1", "text": "Hồ sơ đã được tiếp nhận",
+            "created_at": "2026-12-07T01:00:00Z"}}])
+    assert node.push(batch)["status"] == "applied"  # no follow-up run: all three wait
+
+    def broken(cfg):
+        raise ValueError("unknown population source 'flie'")
+
+    monkeypatch.setattr("sync.hub.population.load_source", broken)
+    assert province.catch_up(store, cfg, NOW) == (1, 0)
+    assert [n["status"] for n in store.notifications(code)] == ["sent"]
+    # the identity check did not need the source; the look-up stays queued for next time
+    assert store.execute("SELECT task FROM hub_followups").fetchall() == [("population",)]
+    monkeypatch.undo()
+    province.catch_up(store, cfg, NOW)
+    assert store.execute("SELECT count(*) FROM hub_followups").fetchone()[0] == 0
