@@ -16,6 +16,14 @@ def _plugin(v: str) -> str | None:
     return "must be 'file'/'test' or 'package.module:factory'"
 
 
+def _population_source(v: str) -> str | None:
+    # checked when the config loads: a typo would otherwise fail every push and pull
+    scheme, _, arg = v.partition(":")
+    if scheme == "file" and "/" not in arg and "\\" not in arg and arg not in (".", ".."):
+        return None
+    return "must be 'file:NAME' (a JSON file in the hub home)"
+
+
 DEFAULT_HOME = "hub-home"
 
 def _database_url(v: str) -> str | None:
@@ -65,7 +73,8 @@ OPTIONS: tuple[Option, ...] = (
       if o.name in ("login_rate_per_minute", "api_rate_per_minute")),
     Option("population_source", str, "file:population.json", "SYNC_HUB_POPULATION_SOURCE",
            "Where population look-ups are answered from: 'file:NAME' reads a JSON list of "
-           "(test) citizens in the hub home; nothing found is answered 'not found'."),
+           "(test) citizens in the hub home; nothing found is answered 'not found'.",
+           _population_source),
     Option("notification_sender", str, "file", "SYNC_HUB_NOTIFICATION_SENDER",
            "How applicant notifications leave the hub: 'file' (JSON lines under "
            "<home>/notifications/) or 'package.module:factory' (factory(cfg) returns an object "
