@@ -6,7 +6,7 @@ from edge_node.config import ConfigError
 from sync.hub.config import load_hub_config
 
 
-@pytest.mark.parametrize("value", ["http://register.example", "fil:population.json",
+@pytest.mark.parametrize("value", ["http://example.org/dan-cu", "fil:population.json",
                                    "file:../elsewhere.json", "file:/etc/passwd"])
 def test_a_population_source_the_hub_cannot_read_is_refused_at_load(tmp_path, value):
     with pytest.raises(ConfigError, match="population_source"):
