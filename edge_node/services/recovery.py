@@ -16,7 +16,6 @@ the node after the backup and never sent are lost with the restore.
 from __future__ import annotations
 
 import json
-import uuid
 
 import requests
 
@@ -29,7 +28,6 @@ from edge_node.store import dossiers as dossier_store
 from edge_node.store import outbox as outbox_store
 from edge_node.store import users as users_store
 from edge_node.store.db import write_tx
-from sync import protocol
 
 MAX_ROUNDS = 10_000
 
@@ -121,16 +119,8 @@ def recover(db, cfg: Config, *, now_fn, http=requests) -> dict:
     hub = None
     fetched: list[dict] = []
     for _ in range(MAX_ROUNDS):
-        request = protocol.seal([{"after": after}], sender=me, receiver=sync._hub_keys(state),
-                                sender_id=state["node_id"], receiver_id=state["hub_id"],
-                                batch_id=uuid.uuid4().hex, first_seq=0, last_seq=0,
-                                prev_hash=protocol.GENESIS_HASH,
-                                created_at=now_fn().isoformat(), kind="recover")
-        reply = sync._post(http, state["hub_url"] + "/api/v1/sync/recover", request)
-        opened = sync._open_reply(reply, me, state, "recover")
-        if not opened.records:
-            raise sync.SyncError("bad_reply", "recover reply without the hub's state")
-        hub, events = opened.records[0], opened.records[1:]
+        records = sync.ask_hub(http, state, me, after=after, limit=None, now=now_fn())
+        hub, events = records[0], records[1:]
         if [e.get("seq") for e in events] != list(range(after + 1, after + 1 + len(events))):
             raise sync.SyncError("bad_reply", "recover reply out of order")
         fetched.extend(events)

@@ -276,26 +276,81 @@ def apply_ack(db, ack: dict, stamp: str) -> None:
         elif not list(db.query("SELECT 1 FROM sync_batches WHERE acked_at IS NULL LIMIT 1")):
             settings.put(db, "sync.prev_hash", ack["last_digest"])
         settings.put(db, "sync.acked_seq", acked)
-        settings.put(db, "sync.hub_time", ack.get("hub_time"))
-        settings.put(db, "sync.hub_time_seen_at", stamp)
+        if ack.get("hub_time"):  # a probe's answer (see push) carries no clock reading
+            settings.put(db, "sync.hub_time", ack["hub_time"])
+            settings.put(db, "sync.hub_time_seen_at", stamp)
         if ack.get("conflicts"):
             previous = int(settings.get(db, "sync.conflicts", "0") or 0)
             settings.put(db, "sync.conflicts", previous + int(ack["conflicts"]))
 
 
+def ask_hub(http, state: dict, me, *, after: int, limit: int | None, now: datetime) -> list:
+    """A signed ``recover`` request: the hub's state of this node (``acked_seq``,
+    ``acked_event_id``, ``last_digest``) then the node's own records after *after*
+    (at most *limit*; hubs older than the ``limit`` field send up to 500).
+
+    :raises SyncError: offline, refused, or an answer without the hub's state.
+    """
+    request = protocol.seal([{"after": after} if limit is None
+                             else {"after": after, "limit": limit}],
+                            sender=me, receiver=_hub_keys(state), sender_id=state["node_id"],
+                            receiver_id=state["hub_id"], batch_id=uuid.uuid4().hex,
+                            first_seq=0, last_seq=0, prev_hash=protocol.GENESIS_HASH,
+                            created_at=now.isoformat(), kind="recover")
+    reply = _post(http, state["hub_url"] + "/api/v1/sync/recover", request)
+    opened = _open_reply(reply, me, state, "recover")
+    if not opened.records:
+        raise SyncError("bad_reply", "recover reply without the hub's state")
+    return opened.records
+
+
+def _already_held(db, state: dict, me, batch: dict, *, now_fn, http) -> bool:
+    """Whether the hub already applied *batch* (its ack was lost on the way back).
+
+    Asked before sending again a batch sealed in an earlier round: on a thin link
+    a few hundred bytes of question save resending the whole batch. A hub that
+    cannot answer gets the batch as before.
+    """
+    try:
+        hub = ask_hub(http, state, me, after=batch["last_seq"], limit=0, now=now_fn())[0]
+        acked = int(hub["acked_seq"])
+    except SyncError as exc:
+        if exc.code == "offline":
+            raise
+        return False
+    except (KeyError, TypeError, ValueError):
+        return False
+    if acked < batch["last_seq"]:
+        return False
+    apply_ack(db, {"status": "duplicate", "acked_seq": acked,
+                   "acked_event_id": hub.get("acked_event_id"),
+                   "last_digest": hub.get("last_digest")}, to_iso(now_fn()))
+    return True
+
+
 def push(db, cfg: Config, *, now_fn, http=requests) -> tuple[int, int]:
-    """Send batches until the hub holds every event; returns (events, batches)."""
+    """Send batches until the hub holds every event; returns (events, batches).
+
+    A batch left unacknowledged by an earlier round (its ack may have been lost)
+    is first checked with the hub (:func:`_already_held`) rather than resent blind.
+    """
     state = enrolled(db)
     if state is None:
         raise SyncError("not_enrolled")
     me = identity(cfg)
     events = batches = sent_bytes = 0
     total = db.conn.execute("SELECT count(*) FROM outbox WHERE acked_at IS NULL").fetchone()[0]
+    earlier = {r[0] for r in db.conn.execute(
+        "SELECT batch_id FROM sync_batches WHERE acked_at IS NULL")}
     for _ in range(MAX_ROUNDS):
         state = enrolled(db)
         batch = _next_batch(db, state, me, now_fn())
         if batch is None:
             break
+        if batch["batch_id"] in earlier:
+            earlier.clear()  # one question per round: a refused batch is not asked about again
+            if _already_held(db, state, me, batch, now_fn=now_fn, http=http):
+                continue
         try:
             reply = _post(http, state["hub_url"] + "/api/v1/sync/push", bytes(batch["envelope"]))
         except SyncError as exc:

@@ -38,8 +38,13 @@ def _has_outbox(db: sqlite_utils.Database) -> bool:
     # The hub keeps the same audit table but has no outbox: its chain stays home.
     if getattr(db, "dialect", "sqlite") != "sqlite":
         return False  # only the hub runs on PostgreSQL (sync.hub.db.PgDatabase)
-    return db.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'"
-                           " AND name = 'outbox'").fetchone() is not None
+    if getattr(db, "_edge_has_outbox", False):
+        return True  # asked once per connection: a table, once made, stays
+    found = db.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'"
+                            " AND name = 'outbox'").fetchone() is not None
+    if found:
+        db._edge_has_outbox = True
+    return found
 
 
 def append(db: sqlite_utils.Database, *, at: str, actor: str, action: str, obj: str = "",
@@ -56,14 +61,16 @@ def append(db: sqlite_utils.Database, *, at: str, actor: str, action: str, obj: 
         " VALUES (?,?,?,?,?,?,?,?)",
         (at, actor, action, obj, detail_text, ip, prev, digest),
     )
-    # A node restored from a backup must not number anything before the hub has told it
-    # what it holds (edge_node.services.recovery); until then an entry waits without its
-    # slot and recovery re-chains it on top of the entries the hub gives back.
-    if _has_outbox(db) and not db.conn.execute(
-            "SELECT 1 FROM settings WHERE key = 'sync.recover'").fetchone():
+    if _has_outbox(db):
         from edge_node.store import outbox
 
-        outbox.add(db, kind=KIND, payload={"id": cur.lastrowid, "hash": digest}, at=at)
+        try:
+            outbox.add(db, kind=KIND, payload={"id": cur.lastrowid, "hash": digest}, at=at)
+        except outbox.RecoveryPending:
+            # A node restored from a backup must not number anything before the hub has
+            # told it what it holds (edge_node.services.recovery); until then the entry
+            # waits without its slot and recovery re-chains it on top of the hub's entries.
+            pass
     return cur.lastrowid
 
 

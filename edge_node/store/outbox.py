@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import uuid
 
 import sqlite_utils
 
@@ -51,7 +50,8 @@ class _EventIds:
         value = (prefix << 64) | count
         value = (value & ~(0xF000 << 64)) | (0x8000 << 64)  # version 8 (custom)
         value = (value & ~(0xC000 << 48)) | (0x8000 << 48)  # RFC 4122 variant
-        return str(uuid.UUID(int=value))
+        text = f"{value:032x}"  # uuid.UUID's own text form, without building the object
+        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 _IDS = _EventIds()

@@ -519,16 +519,22 @@ def recover(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: 
     The request ``{after}`` names the node's last sequence number; the reply's
     first record is the hub's state (``acked_seq``, ``acked_event_id``,
     ``last_digest``) and the rest are the node's own records after *after*
-    (at most :data:`RECOVER_LIMIT`; the node asks again from the last one).
+    (at most :data:`RECOVER_LIMIT`, or the request's ``limit`` if lower: a node
+    that only wants the state, to learn whether a batch whose ack it lost was
+    applied, sends ``limit: 0``; the node asks again from the last one).
     Nothing changes on the hub: the node resumes the chain where the hub stands.
     """
     opened = _open(store, identity, hub_id, data, 64 * 1024, remote, now, _expect("recover"))
     node_id = opened.header["sender"]
-    after = opened.records[0].get("after") if opened.records else None
+    request = opened.records[0] if opened.records else {}
+    after, limit = request.get("after"), request.get("limit", RECOVER_LIMIT)
     if type(after) is not int or after < 0:
         raise HubError("bad_request", "recover needs {after: int >= 0}")
+    if type(limit) is not int or limit < 0:
+        raise HubError("bad_request", "recover limit must be an int >= 0")
     state = store.recovery_state(node_id)
-    events = store.events_after(node_id, after, RECOVER_LIMIT)
+    limit = min(limit, RECOVER_LIMIT)
+    events = store.events_after(node_id, after, limit) if limit else []
     store.seen(node_id, to_iso(now))
     last = events[-1]["seq"] if events else after
     return _reply(store, identity, hub_id, node_id, "recover", [state, *events], after + 1,

@@ -1,0 +1,134 @@
+"""A batch whose ack was lost is asked about before it is sent again.
+
+On a thin link a whole batch is the costly part of a round. When the hub
+applied it but the answer never came back, the next round asks the hub where
+it stands (a ``recover`` request with ``limit: 0``, a few hundred bytes) and
+takes that as the ack instead of sending the batch again.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from edge_node.domain.clock import now_utc
+from edge_node.services import sync as sync_service
+from tests.faults.proxy import FaultProxy
+from tests.faults.test_faults import assert_converged, point_node_at
+from tests.integration.sync_helpers import linked_node
+
+PUSH_PATH = "/api/v1/sync/push"
+RECOVER_PATH = "/api/v1/sync/recover"
+
+
+@pytest.fixture
+def linked(tmp_path, cfg, db):
+    yield from linked_node(tmp_path, cfg, db)
+
+
+def first_push_goes(mode: str):
+    """A proxy rule: the first push meets *mode*, everything else passes."""
+    done = []
+
+    def rule(path):
+        if path == PUSH_PATH and not done:
+            done.append(path)
+            return mode
+        return None
+    return rule
+
+
+def paths(proxy):
+    return [(path, size) for path, size, _ in proxy.requests]
+
+
+def test_applied_batch_whose_ack_was_lost_is_not_sent_again(linked, cfg, db):
+    hub, world = linked
+    for _ in range(40):
+        world.receive()
+    proxy = FaultProxy(hub.port)
+    try:
+        point_node_at(db, proxy.url)
+        proxy.rule = first_push_goes("hang_up")  # applied by the hub, the node never hears
+        assert sync_service.sync_once(db, cfg, now_fn=now_utc).error == "offline"
+        pushed = [size for path, size in paths(proxy) if path == PUSH_PATH]
+        assert len(pushed) == 1 and pushed[0] > 5_000
+        assert sync_service.status(db)["pending_events"] > 0  # not acked yet: nothing heard
+        proxy.requests = []
+        report = sync_service.sync_once(db, cfg, now_fn=now_utc)
+        assert report.error is None, report
+        sent = paths(proxy)
+        assert sent[0][0] == RECOVER_PATH and sent[0][1] < 1_000
+        # the batch itself never went again: only the question did, then the round went
+        # on to pull (the feed it applies may make new events, pushed after it)
+        assert sent[1][0] == "/api/v1/sync/pull"
+        assert not [size for path, size in sent if path == PUSH_PATH and size == pushed[0]]
+        assert sync_service.status(db)["pending_events"] == 0
+        assert sync_service.status(db)["clock_skew_seconds"] is not None
+        world.receive()  # the chain goes on from the digest the hub gave
+        assert_converged(hub, cfg, db)
+    finally:
+        proxy.close()
+
+
+def test_batch_lost_on_the_way_in_is_sent_after_the_question(linked, cfg, db):
+    hub, world = linked
+    for _ in range(10):
+        world.receive()
+    proxy = FaultProxy(hub.port)
+    try:
+        point_node_at(db, proxy.url)
+        proxy.rule = first_push_goes("drop")  # the hub never sees it
+        assert sync_service.sync_once(db, cfg, now_fn=now_utc).error == "offline"
+        first = [size for path, size in paths(proxy) if path == PUSH_PATH]
+        proxy.requests = []
+        assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None
+        sent = paths(proxy)
+        assert [p for p, _ in sent[:2]] == [RECOVER_PATH, PUSH_PATH]
+        assert sent[1][1] == first[0]  # the very same envelope, byte for byte
+        assert_converged(hub, cfg, db)
+    finally:
+        proxy.close()
+
+
+def test_a_hub_that_cannot_answer_the_question_gets_the_batch(linked, cfg, db):
+    hub, world = linked
+    for _ in range(10):
+        world.receive()
+    proxy = FaultProxy(hub.port)
+    try:
+        point_node_at(db, proxy.url)
+        proxy.rule = first_push_goes("hang_up")
+        assert sync_service.sync_once(db, cfg, now_fn=now_utc).error == "offline"
+        proxy.requests = []
+        # the answer to the question arrives damaged (as from a hub that does not know
+        # the request): the node falls back to sending the batch, the hub says duplicate
+        proxy.rule = lambda path: "corrupt" if path == RECOVER_PATH else None
+        assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None
+        assert [p for p, _ in paths(proxy)[:2]] == [RECOVER_PATH, PUSH_PATH]
+        proxy.rule = None
+        assert_converged(hub, cfg, db)
+    finally:
+        proxy.close()
+
+
+def test_the_question_asks_for_no_records(linked, cfg, db):
+    """``limit: 0`` gets the hub's state alone; no limit gets the records after ``after``."""
+    hub, world = linked
+    for _ in range(3):
+        world.receive()
+    assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None
+    state = sync_service.enrolled(db)
+    me = sync_service.identity(cfg)
+    import requests
+
+    only_state = sync_service.ask_hub(requests, state, me, after=0, limit=0, now=now_utc())
+    assert len(only_state) == 1
+    total = db.conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
+    assert only_state[0]["acked_seq"] == total
+    everything = sync_service.ask_hub(requests, state, me, after=0, limit=None, now=now_utc())
+    assert [r["seq"] for r in everything[1:]] == list(range(1, total + 1))
+    two = sync_service.ask_hub(requests, state, me, after=0, limit=2, now=now_utc())
+    assert [r["seq"] for r in two[1:]] == [1, 2]
+    with pytest.raises(sync_service.SyncError) as err:
+        sync_service.ask_hub(requests, state, me, after=0, limit=-1, now=now_utc())
+    assert err.value.code == "bad_request"
