@@ -66,30 +66,45 @@ class LinkProxy(FaultProxy):
         self.lost = 0
         self.exchanges = 0
         self._lock = threading.Lock()
+        # per request path: [exchanges, wire bytes, envelope payload bytes of the answers]
+        self.paths: dict[str, list[int]] = {}
 
-    def _pace(self, size: int) -> None:
+    def _pace(self, size: int, path: str = "") -> None:
         with self._lock:
             self.wire_bytes += size
+            self.paths.setdefault(path, [0, 0, 0])[1] += size
         if self.bytes_per_second:
             time.sleep(size / self.bytes_per_second)
+
+    def _count(self, path: str, reply: bytes) -> None:
+        """One more exchange on *path*; an answer that is an envelope adds its payload."""
+        body = reply.partition(b"\r\n\r\n")[2]
+        with self._lock:
+            entry = self.paths.setdefault(path, [0, 0, 0])
+            entry[0] += 1
+            if body.startswith(protocol.MAGIC):
+                entry[2] += envelope_payload_bytes(body)
 
     def _handle(self, conn: socket.socket) -> None:
         try:
             request = _read_request(conn)
             if not request:
                 return
-            self._pace(len(request))
+            path = request.split(b" ", 2)[1].decode("latin-1").rpartition("/")[2]
+            self._pace(len(request), path)
             with self._lock:
                 self.exchanges += 1
                 roll = self.random.random()
             if roll < self.loss / 2:  # lost on the way in: the hub never sees it
                 self.lost += 1
+                self._count(path, b"")
                 return
             try:
                 reply = _forward(self.upstream, request)
             except OSError:
                 return
-            self._pace(len(reply))
+            self._pace(len(reply), path)
+            self._count(path, reply)
             if roll < self.loss:  # lost on the way back: applied, but the sender never hears
                 self.lost += 1
                 return
@@ -281,6 +296,15 @@ def main() -> None:
               f"{base['lost']}/{base['exchanges']} | – | {base['wire'] / facts:.2f} |")
     print(f"envelope payload {payload:,} B (compressed records); zlib-9 of the event "
           f"payload texts {facts:,} B; targets: wall < 60 s, wire/payload ≤ 1.2")
+    feed = proxy.paths.get("pull", [0, 0, 0])[2]
+    print("wire bytes by request (both directions, lost exchanges included):")
+    print("| request | exchanges | wire bytes | share of wire | answers' envelope payload |")
+    print("|---|---:|---:|---:|---:|")
+    for name, (count, wire, answered) in sorted(proxy.paths.items(), key=lambda i: -i[1][1]):
+        print(f"| {name} | {count} | {wire:,} | {wire / proxy.wire_bytes:.1%} | {answered:,} |")
+    print(f"wire / all payload carried (the node's batches and the hub's feed pages, "
+          f"{payload + feed:,} B): {proxy.wire_bytes / (payload + feed):.2f}; push exchanges "
+          f"alone / batch payload: {proxy.paths.get('push', [0, 0])[1] / payload:.2f}")
     print("| envelope work (seal + open, node and hub) | share of sync wall | of which HPKE "
           "| share | target |")
     print("|---:|---:|---:|---:|---|")

@@ -45,8 +45,12 @@ OPTIONS: tuple[Option, ...] = (
            "How long a one-time enrollment code stays valid.", _positive),
     Option("max_batch_bytes", int, 8 * 1024 * 1024, "SYNC_HUB_MAX_BATCH_BYTES",
            "Largest envelope the hub accepts."),
-    Option("feed_batch_items", int, 50, "SYNC_HUB_FEED_BATCH_ITEMS",
-           "Feed items per envelope sent to a node."),
+    # Each pull costs ~1.5 KB of envelope, signature and HTTP whatever it carries: a catch-up
+    # after weeks offline brings back one identity answer per dossier, and pages of 50 made
+    # the feed a tenth of the wire bytes on a thin link (bench/bench_sync_catchup.py).
+    Option("feed_batch_items", int, 500, "SYNC_HUB_FEED_BATCH_ITEMS",
+           "Most feed items per envelope sent to a node (a page also stops at 1 MiB of"
+           " payload text)."),
     Option("session_idle_minutes", int, 60, "SYNC_HUB_SESSION_IDLE_MINUTES",
            "Minutes of inactivity after which a browser session ends."),
     Option("login_max_failures", int, 5, "SYNC_HUB_LOGIN_MAX_FAILURES",

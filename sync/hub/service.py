@@ -246,6 +246,11 @@ def _expect(kind: str):
     return check
 
 
+# A feed page stops growing past this much payload text (JSON, before zlib), so a page of
+# processes or overrides stays a few hundred KB on the wire however many items it may hold.
+FEED_PAGE_BYTES = 1024 * 1024
+
+
 def pull(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: bytes,
          now: datetime, limit: int, remote: str = "", population=None,
          follow_up=None) -> bytes:
@@ -273,7 +278,7 @@ def pull(store: HubStore, *, hub_id: str, identity: protocol.Identity, data: byt
                                               node_id)
     store.mark_feed_read(node_id, since)
     store.seen(node_id, to_iso(now))
-    items = store.feed_since(node_id, since, limit)
+    items = store.feed_since(node_id, since, limit, FEED_PAGE_BYTES)
     last = items[-1]["seq"] if items else since
     at_cursor = store.feed_since(node_id, since - 1, 1) if since else []
     anchor = (protocol.feed_item_hash(at_cursor[0]) if at_cursor and at_cursor[0]["seq"] == since

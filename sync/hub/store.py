@@ -884,11 +884,20 @@ class HubStore(ProvinceStore):
                 pass
         return len(node_ids)
 
-    def feed_since(self, node_id: str, since: int, limit: int) -> list[dict]:
-        return [{"seq": r["seq"], "kind": r["kind"], "payload": json.loads(r["payload"]),
-                 "created_at": r["created_at"]} for r in self.db.query(
-            "SELECT * FROM feed WHERE node_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-            [node_id, since, limit])]
+    def feed_since(self, node_id: str, since: int, limit: int,
+                   max_bytes: int | None = None) -> list[dict]:
+        """The node's feed items after *since*: at most *limit*, and no more than
+        *max_bytes* of payload text once the first item is in (a whole catalog is
+        one item and always goes, alone if it must)."""
+        items, size = [], 0
+        for r in self.db.query("SELECT * FROM feed WHERE node_id = ? AND seq > ? ORDER BY seq"
+                               " LIMIT ?", [node_id, since, limit]):
+            size += len(r["payload"])
+            if items and max_bytes is not None and size > max_bytes:
+                break
+            items.append({"seq": r["seq"], "kind": r["kind"],
+                          "payload": json.loads(r["payload"]), "created_at": r["created_at"]})
+        return items
 
     def feed_backlog(self, node_id: str, since: int) -> int:
         return self.db.conn.execute("SELECT count(*) FROM feed WHERE node_id = ? AND seq > ?",
