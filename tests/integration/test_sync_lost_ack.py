@@ -132,3 +132,95 @@ def test_the_question_asks_for_no_records(linked, cfg, db):
     with pytest.raises(sync_service.SyncError) as err:
         sync_service.ask_hub(requests, state, me, after=0, limit=-1, now=now_utc())
     assert err.value.code == "bad_request"
+
+
+def acked_ids(db) -> set:
+    return {r[0] for r in db.conn.execute("SELECT event_id FROM outbox WHERE acked_at IS NOT"
+                                          " NULL")}
+
+
+def test_the_answer_of_a_hub_restored_since_is_not_taken_as_the_ack(linked, cfg, db, tmp_path):
+    """The province put back an older backup after it applied the batch whose ack was lost:
+    the question's answer says the hub holds less, so nothing more is marked as sent and
+    the node sends again from where the hub stands."""
+    hub, world = linked
+    for _ in range(5):
+        world.receive()
+    assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None
+    hub.stop()
+    backup = tmp_path / "hub-backup.db"
+    hub.backup(backup)
+    hub.start()
+    for _ in range(3):
+        world.receive()
+    assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None  # lost with the restore
+    for _ in range(5):
+        world.receive()
+    proxy = FaultProxy(hub.port)
+    try:
+        point_node_at(db, proxy.url)
+        proxy.rule = first_push_goes("hang_up")  # applied by the hub, the node never hears
+        assert sync_service.sync_once(db, cfg, now_fn=now_utc).error == "offline"
+        waiting = sync_service.status(db)["pending_events"]
+        acked = acked_ids(db)
+        hub.stop()
+        hub.restore(backup)  # the province restores yesterday's backup
+        hub.start()
+        proxy.requests = []
+        proxy.rule = lambda path: "drop" if path == PUSH_PATH else None
+        assert sync_service.sync_once(db, cfg, now_fn=now_utc).error == "offline"
+        assert [p for p, _ in paths(proxy)] == [RECOVER_PATH, PUSH_PATH]  # asked, then resent
+        assert sync_service.status(db)["pending_events"] == waiting
+        assert acked_ids(db) == acked
+        proxy.rule = None
+        assert_converged(hub, cfg, db)
+    finally:
+        proxy.close()
+
+
+def test_a_node_copied_back_by_hand_is_stopped_by_the_question(linked, cfg, db, tmp_path):
+    """A copy of the database holding a batch whose ack was lost is put back by hand and
+    clerks keep working: the hub's answer names an event this node does not hold under
+    that number, so the round stops with seq_reused and nothing is marked as sent."""
+    import sqlite3
+
+    hub, world = linked
+    for _ in range(3):
+        world.receive()
+    assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None
+    for _ in range(3):
+        world.receive()
+    proxy = FaultProxy(hub.port)
+    try:
+        point_node_at(db, proxy.url)
+        proxy.rule = first_push_goes("hang_up")
+        assert sync_service.sync_once(db, cfg, now_fn=now_utc).error == "offline"
+        old = tmp_path / "old.db"  # the copy holds the batch, unacknowledged
+        dst = sqlite3.connect(old)
+        db.conn.backup(dst)
+        dst.close()
+        proxy.rule = None
+        for _ in range(3):
+            world.receive()
+        assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None
+        restored = sqlite3.connect(old)
+        restored.backup(db.conn)
+        restored.close()
+        assert db.conn.execute("SELECT count(*) FROM sync_batches WHERE acked_at IS NULL"
+                               ).fetchone()[0] == 1
+        for _ in range(6):  # new work under numbers the hub already holds other events at
+            world.receive()
+        acked = acked_ids(db)
+        waiting = sync_service.status(db)["pending_events"]
+        proxy.requests = []
+        assert sync_service.sync_once(db, cfg, now_fn=now_utc).error == "seq_reused"
+        assert [p for p, _ in paths(proxy)] == [RECOVER_PATH]
+        assert "khôi phục từ một bản sao cũ" in sync_service.status(db)["last_error_message"]
+        assert acked_ids(db) == acked
+        assert sync_service.status(db)["pending_events"] == waiting
+        held = {r[0] for r in hub.sql("SELECT event_id FROM hub_events")}
+        fresh = {r[0] for r in db.conn.execute("SELECT event_id FROM outbox WHERE acked_at"
+                                               " IS NULL")}
+        assert fresh - held  # the new work waits on the node, never taken as sent
+    finally:
+        proxy.close()
