@@ -304,6 +304,11 @@ def ask_hub(http, state: dict, me, *, after: int, limit: int | None, now: dateti
     return opened.records
 
 
+# Answers to the question that may mean "this hub does not know it" (a hub older than the
+# question: 404, or a reply the node cannot read): send the batch as before.
+PROBE_FALLBACK = ("hub_error", "bad_reply", "bad_request")
+
+
 def _already_held(db, state: dict, me, batch: dict, *, now_fn, http) -> bool:
     """Whether the hub already applied *batch* (its ack was lost on the way back).
 
@@ -315,8 +320,8 @@ def _already_held(db, state: dict, me, batch: dict, *, now_fn, http) -> bool:
         hub = ask_hub(http, state, me, after=batch["last_seq"], limit=0, now=now_fn())[0]
         acked = int(hub["acked_seq"])
     except SyncError as exc:
-        if exc.code == "offline":
-            raise
+        if exc.code not in PROBE_FALLBACK:
+            raise  # offline, busy, revoked…: the batch would fare no better
         return False
     except (KeyError, TypeError, ValueError):
         return False
@@ -347,21 +352,25 @@ def push(db, cfg: Config, *, now_fn, http=requests) -> tuple[int, int]:
         batch = _next_batch(db, state, me, now_fn())
         if batch is None:
             break
+        held = False
         if batch["batch_id"] in earlier:
             earlier.clear()  # one question per round: a refused batch is not asked about again
-            if _already_held(db, state, me, batch, now_fn=now_fn, http=http):
-                continue
-        try:
-            reply = _post(http, state["hub_url"] + "/api/v1/sync/push", bytes(batch["envelope"]))
-        except SyncError as exc:
-            if exc.code == "unsupported_version":
-                # Sealed by a version the hub does not speak: reseal after the upgrade (the
-                # hub's chain check then tells us where it stands).
-                with write_tx(db):
-                    db.conn.execute("DELETE FROM sync_batches WHERE acked_at IS NULL")
-            raise
-        ack = _open_reply(reply, me, state, protocol.KIND_ACK).records[0]
-        apply_ack(db, ack, to_iso(now_fn()))
+            held = _already_held(db, state, me, batch, now_fn=now_fn, http=http)
+        if held:
+            ack = {"status": "applied"}  # in an earlier round: counted as sent in this one
+        else:
+            try:
+                reply = _post(http, state["hub_url"] + "/api/v1/sync/push",
+                              bytes(batch["envelope"]))
+            except SyncError as exc:
+                if exc.code == "unsupported_version":
+                    # Sealed by a version the hub does not speak: reseal after the upgrade
+                    # (the hub's chain check then tells us where it stands).
+                    with write_tx(db):
+                        db.conn.execute("DELETE FROM sync_batches WHERE acked_at IS NULL")
+                raise
+            ack = _open_reply(reply, me, state, protocol.KIND_ACK).records[0]
+            apply_ack(db, ack, to_iso(now_fn()))
         if ack["status"] == "applied":
             events += batch["last_seq"] - batch["first_seq"] + 1
             batches += 1

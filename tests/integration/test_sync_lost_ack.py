@@ -54,8 +54,11 @@ def test_applied_batch_whose_ack_was_lost_is_not_sent_again(linked, cfg, db):
         assert len(pushed) == 1 and pushed[0] > 5_000
         assert sync_service.status(db)["pending_events"] > 0  # not acked yet: nothing heard
         proxy.requests = []
+        waiting = sync_service.status(db)["pending_events"]
         report = sync_service.sync_once(db, cfg, now_fn=now_utc)
         assert report.error is None, report
+        assert report.pushed_events >= waiting  # the answer counts them as sent
+        assert sync_service.status(db)["progress"]["sent_events"] >= waiting
         sent = paths(proxy)
         assert sent[0][0] == RECOVER_PATH and sent[0][1] < 1_000
         # the batch itself never went again: only the question did, then the round went
