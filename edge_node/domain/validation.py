@@ -50,7 +50,10 @@ def _text(value, field: str = "") -> str:
         return ""
     if not isinstance(value, str):
         raise FieldError(field or "body", "Dữ liệu không hợp lệ (cần một chuỗi ký tự).")
-    if any(unicodedata.category(ch) in _BAD_CATEGORIES for ch in value if ch not in "\t\n\r"):
+    # isprintable() is False for every character of those categories (and for some harmless
+    # ones, such as tabs): a quick pass for ordinary text, the exact check otherwise.
+    if not value.isprintable() and any(unicodedata.category(ch) in _BAD_CATEGORIES
+                                       for ch in value if ch not in "\t\n\r"):
         raise FieldError(field or "body", "Có ký tự không hợp lệ (ký tự điều khiển hoặc ẩn).")
     return nfc(value)
 
