@@ -1,4 +1,7 @@
+import phonenumbers
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edge_node.domain import validation as v
 
@@ -56,3 +59,22 @@ def test_email_optional_but_checked():
     assert v.email("Ten@Example.COM") == "ten@example.com"
     with pytest.raises(v.FieldError):
         v.email("khong-phai-email")
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.from_regex(r"0[1-9][0-9]{8,9}", fullmatch=True)
+       | st.from_regex(r"0[35789][0-9]{8}", fullmatch=True))
+def test_phone_typed_in_national_form_is_judged_as_phonenumbers_parses_it(text):
+    """The quick path for ``0xxxxxxxxx`` accepts and refuses exactly what parse() does."""
+    try:
+        parsed = phonenumbers.parse(text, "VN")
+        expected = ("0" + str(parsed.national_number)
+                    if parsed.country_code == 84 and phonenumbers.is_valid_number(parsed)
+                    else None)
+    except phonenumbers.NumberParseException:
+        expected = None
+    try:
+        got = v.phone(text)
+    except v.FieldError:
+        got = None
+    assert got == expected
