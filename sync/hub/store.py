@@ -890,8 +890,10 @@ class HubStore(ProvinceStore):
         *max_bytes* of payload text once the first item is in (a whole catalog is
         one item and always goes, alone if it must)."""
         items, size = [], 0
-        for r in self.db.query("SELECT * FROM feed WHERE node_id = ? AND seq > ? ORDER BY seq"
-                               " LIMIT ?", [node_id, since, limit]):
+        # read whole (as before): leaving the query's generator half-way would keep its
+        # savepoint open on this connection
+        for r in list(self.db.query("SELECT * FROM feed WHERE node_id = ? AND seq > ?"
+                                    " ORDER BY seq LIMIT ?", [node_id, since, limit])):
             size += len(r["payload"])
             if items and max_bytes is not None and size > max_bytes:
                 break
