@@ -176,8 +176,11 @@ def up(ctx: click.Context, host: str | None, port: int | None, lan: bool | None)
     lock = _lock(cfg, "serve")
     try:
         runstate.preflight(cfg)  # a damaged database is reported, never initialised over
-        if cfg.db_path.exists():
+        existed = cfg.db_path.exists()
+        if existed:
             _migrate_with_backup(cfg)  # before init_home opens (and would migrate) it
+            click.echo(f"Using the existing node home {cfg.home}: its data and accounts are"
+                       " kept (no new first login).")
         result = init_home(cfg)
     except click.ClickException:
         lock.release()

@@ -70,9 +70,10 @@ def test_up_initialises_serves_and_prints_the_first_login(running_node):
     password = re.search(r"password: (\S+)", out).group(1)
     # the printed one-time password really logs in (and must then be changed)
     session = requests.Session()
+    # the same command again keeps the home and says so
     restarted = subprocess.Popen(
-        [sys.executable, "-m", "edge_node", "--home", str(home), "serve", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+        [sys.executable, "-m", "edge_node", "--home", str(home), "up", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
     try:
         wait_for(f"http://127.0.0.1:{port}/healthz", restarted)
         page = session.get(f"http://127.0.0.1:{port}/login", timeout=5).text
@@ -82,7 +83,8 @@ def test_up_initialises_serves_and_prints_the_first_login(running_node):
         assert resp.url.endswith("/password")
     finally:
         restarted.terminate()
-        restarted.wait(timeout=10)
+        again = restarted.communicate(timeout=10)[0]
+    assert "Using the existing node home" in again and "password:" not in again
 
 
 def test_second_server_on_the_same_home_is_refused(running_node):
