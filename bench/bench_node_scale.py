@@ -60,7 +60,9 @@ from edge_node.services import catalog as catalog_service  # noqa: E402
 from edge_node.services.node import init_home  # noqa: E402
 from edge_node.store.db import open_db, write_tx  # noqa: E402
 
-REFERENCE = ROOT.parent / "shared" / "data" / "reference" / "tthc_catalog.json"
+# beside the clone, or wherever EDGE_SHARED_DIR points (as for the tests)
+REFERENCE = (Path(os.environ.get("EDGE_SHARED_DIR") or ROOT.parent / "shared")
+             / "data" / "reference" / "tthc_catalog.json")
 PASSWORD = "mat-khau-bench-123"
 USERS = (("canbo", "clerk"), ("chuyenvien", "officer"), ("lanhdao", "leader"))
 YEARS = 7
