@@ -8,6 +8,8 @@ takes that as the ack instead of sending the batch again.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 
 from edge_node.domain.clock import now_utc
@@ -41,19 +43,33 @@ def paths(proxy):
     return [(path, size) for path, size, _ in proxy.requests]
 
 
-def test_applied_batch_whose_ack_was_lost_is_not_sent_again(linked, cfg, db):
-    hub, world = linked
-    for _ in range(40):
+@contextmanager
+def first_push_lost(hub, world, cfg, db, *, dossiers: int, mode: str):
+    """Take *dossiers* intakes, then run a round whose first push meets *mode* (``hang_up``:
+    applied by the hub, the node never hears; ``drop``: the hub never sees it).
+
+    Yields the proxy (its request log emptied) and the size of the push that was lost.
+    """
+    for _ in range(dossiers):
         world.receive()
     proxy = FaultProxy(hub.port)
     try:
         point_node_at(db, proxy.url)
-        proxy.rule = first_push_goes("hang_up")  # applied by the hub, the node never hears
+        proxy.rule = first_push_goes(mode)
         assert sync_service.sync_once(db, cfg, now_fn=now_utc).error == "offline"
         pushed = [size for path, size in paths(proxy) if path == PUSH_PATH]
-        assert len(pushed) == 1 and pushed[0] > 5_000
-        assert sync_service.status(db)["pending_events"] > 0  # not acked yet: nothing heard
+        assert len(pushed) == 1
+        assert sync_service.status(db)["pending_events"] > 0  # not acked: nothing heard
         proxy.requests = []
+        yield proxy, pushed[0]
+    finally:
+        proxy.close()
+
+
+def test_applied_batch_whose_ack_was_lost_is_not_sent_again(linked, cfg, db):
+    hub, world = linked
+    with first_push_lost(hub, world, cfg, db, dossiers=40, mode="hang_up") as (proxy, lost):
+        assert lost > 5_000
         waiting = sync_service.status(db)["pending_events"]
         report = sync_service.sync_once(db, cfg, now_fn=now_utc)
         assert report.error is None, report
@@ -64,45 +80,26 @@ def test_applied_batch_whose_ack_was_lost_is_not_sent_again(linked, cfg, db):
         # the batch itself never went again: only the question did, then the round went
         # on to pull (the feed it applies may make new events, pushed after it)
         assert sent[1][0] == "/api/v1/sync/pull"
-        assert not [size for path, size in sent if path == PUSH_PATH and size == pushed[0]]
+        assert not [size for path, size in sent if path == PUSH_PATH and size == lost]
         assert sync_service.status(db)["pending_events"] == 0
         assert sync_service.status(db)["clock_skew_seconds"] is not None
         world.receive()  # the chain goes on from the digest the hub gave
         assert_converged(hub, cfg, db)
-    finally:
-        proxy.close()
 
 
 def test_batch_lost_on_the_way_in_is_sent_after_the_question(linked, cfg, db):
     hub, world = linked
-    for _ in range(10):
-        world.receive()
-    proxy = FaultProxy(hub.port)
-    try:
-        point_node_at(db, proxy.url)
-        proxy.rule = first_push_goes("drop")  # the hub never sees it
-        assert sync_service.sync_once(db, cfg, now_fn=now_utc).error == "offline"
-        first = [size for path, size in paths(proxy) if path == PUSH_PATH]
-        proxy.requests = []
+    with first_push_lost(hub, world, cfg, db, dossiers=10, mode="drop") as (proxy, lost):
         assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None
         sent = paths(proxy)
         assert [p for p, _ in sent[:2]] == [RECOVER_PATH, PUSH_PATH]
-        assert sent[1][1] == first[0]  # the very same envelope, byte for byte
+        assert sent[1][1] == lost  # the very same envelope, byte for byte
         assert_converged(hub, cfg, db)
-    finally:
-        proxy.close()
 
 
 def test_a_hub_that_cannot_answer_the_question_gets_the_batch(linked, cfg, db):
     hub, world = linked
-    for _ in range(10):
-        world.receive()
-    proxy = FaultProxy(hub.port)
-    try:
-        point_node_at(db, proxy.url)
-        proxy.rule = first_push_goes("hang_up")
-        assert sync_service.sync_once(db, cfg, now_fn=now_utc).error == "offline"
-        proxy.requests = []
+    with first_push_lost(hub, world, cfg, db, dossiers=10, mode="hang_up") as (proxy, _):
         # the answer to the question arrives damaged (as from a hub that does not know
         # the request): the node falls back to sending the batch, the hub says duplicate
         proxy.rule = lambda path: "corrupt" if path == RECOVER_PATH else None
@@ -110,8 +107,6 @@ def test_a_hub_that_cannot_answer_the_question_gets_the_batch(linked, cfg, db):
         assert [p for p, _ in paths(proxy)[:2]] == [RECOVER_PATH, PUSH_PATH]
         proxy.rule = None
         assert_converged(hub, cfg, db)
-    finally:
-        proxy.close()
 
 
 def test_the_question_asks_for_no_records(linked, cfg, db):
@@ -157,19 +152,12 @@ def test_the_answer_of_a_hub_restored_since_is_not_taken_as_the_ack(linked, cfg,
     for _ in range(3):
         world.receive()
     assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None  # lost with the restore
-    for _ in range(5):
-        world.receive()
-    proxy = FaultProxy(hub.port)
-    try:
-        point_node_at(db, proxy.url)
-        proxy.rule = first_push_goes("hang_up")  # applied by the hub, the node never hears
-        assert sync_service.sync_once(db, cfg, now_fn=now_utc).error == "offline"
+    with first_push_lost(hub, world, cfg, db, dossiers=5, mode="hang_up") as (proxy, _):
         waiting = sync_service.status(db)["pending_events"]
         acked = acked_ids(db)
         hub.stop()
         hub.restore(backup)  # the province restores yesterday's backup
         hub.start()
-        proxy.requests = []
         proxy.rule = lambda path: "drop" if path == PUSH_PATH else None
         assert sync_service.sync_once(db, cfg, now_fn=now_utc).error == "offline"
         assert [p for p, _ in paths(proxy)] == [RECOVER_PATH, PUSH_PATH]  # asked, then resent
@@ -177,8 +165,6 @@ def test_the_answer_of_a_hub_restored_since_is_not_taken_as_the_ack(linked, cfg,
         assert acked_ids(db) == acked
         proxy.rule = None
         assert_converged(hub, cfg, db)
-    finally:
-        proxy.close()
 
 
 def test_a_node_copied_back_by_hand_is_stopped_by_the_question(linked, cfg, db, tmp_path):
@@ -191,13 +177,7 @@ def test_a_node_copied_back_by_hand_is_stopped_by_the_question(linked, cfg, db, 
     for _ in range(3):
         world.receive()
     assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None
-    for _ in range(3):
-        world.receive()
-    proxy = FaultProxy(hub.port)
-    try:
-        point_node_at(db, proxy.url)
-        proxy.rule = first_push_goes("hang_up")
-        assert sync_service.sync_once(db, cfg, now_fn=now_utc).error == "offline"
+    with first_push_lost(hub, world, cfg, db, dossiers=3, mode="hang_up") as (proxy, _):
         old = tmp_path / "old.db"  # the copy holds the batch, unacknowledged
         dst = sqlite3.connect(old)
         db.conn.backup(dst)
@@ -225,5 +205,3 @@ def test_a_node_copied_back_by_hand_is_stopped_by_the_question(linked, cfg, db, 
         fresh = {r[0] for r in db.conn.execute("SELECT event_id FROM outbox WHERE acked_at"
                                                " IS NULL")}
         assert fresh - held  # the new work waits on the node, never taken as sent
-    finally:
-        proxy.close()
