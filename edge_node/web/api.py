@@ -238,9 +238,15 @@ def sync_reconcile():
     try:
         result = sync.reconcile(get_db(), current_app.config["EDGE"], now_fn=request_now)
     except sync.SyncError as exc:
-        status = 409 if exc.code == "not_enrolled" else 503
+        # 409: retrying will not help until someone acts on this node (enroll it, repair or
+        # restore its database, upgrade it); 503: the hub or the link, try again later
+        status = 409 if exc.code in NEEDS_ACTION else 503
         return api_error(status, exc.code, exc.detail or exc.message)
     return jsonify(result)
+
+
+NEEDS_ACTION = ("not_enrolled", "seq_reused", "outbox_damaged", "revoked_sender",
+                "unknown_sender", "unsupported_version", "recover_pending")
 
 
 def attachment_json(a: dict) -> dict:

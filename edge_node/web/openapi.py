@@ -323,8 +323,11 @@ def spec() -> dict:
                 "responses": {"200": _resp("Comparison", {"type": "object", "properties": {
                     "match": {"type": "boolean"}, "pending_events": {"type": "integer"},
                     "days": {"type": "array", "items": {"type": "object"}}}}),
-                    "409": _resp("Not enrolled", _ERROR), "503": _resp("Hub unreachable",
-                                                                       _ERROR),
+                    "409": _resp("The node needs someone to act before it can compare:"
+                                 " not_enrolled, seq_reused, outbox_damaged, revoked_sender,"
+                                 " unknown_sender, unsupported_version, recover_pending",
+                                 _ERROR),
+                    "503": _resp("Hub unreachable or busy; try again later", _ERROR),
                     **_errors(401)}}},
             "/api/v1/dossiers/{code}/attachments": {
                 "post": {

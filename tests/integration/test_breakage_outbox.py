@@ -52,3 +52,9 @@ def test_a_slot_whose_event_row_is_gone_is_a_sync_error_not_a_crash(linked, cfg,
     with pytest.raises(sync_service.SyncError) as caught:
         sync_service.reconcile(db, cfg, now_fn=now_utc)
     assert caught.value.code == "outbox_damaged"
+    # over the API too, as a problem to act on (409), not as "hub unreachable, retry" (503)
+    from tests.conftest import api_token
+
+    client = app.test_client()
+    resp = client.get("/api/v1/sync/reconcile", headers=api_token(client, "canbo"))
+    assert resp.status_code == 409 and resp.get_json()["error"]["code"] == "outbox_damaged"
