@@ -20,7 +20,7 @@ from edge_node.services import sync as sync_service
 from edge_node.store import settings
 from edge_node.store.db import write_tx
 from tests.faults.proxy import FaultProxy
-from tests.integration.sync_helpers import ENV, linked_node
+from tests.integration.sync_helpers import ENV, linked_node, synced_then_hub_backup
 
 pytestmark = pytest.mark.usefixtures("hub_backend")
 
@@ -127,13 +127,8 @@ def test_disk_full_during_sync_then_resume(linked, cfg, db):
 
 def test_hub_restored_from_an_older_backup_gets_what_it_lost(linked, cfg, db, tmp_path):
     hub, world = linked
-    for _ in range(10):
-        world.receive()
-    assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None
-    hub.stop()
-    backup = tmp_path / "hub-backup.db"
-    hub.backup(backup)
-    hub.start()
+    backup = synced_then_hub_backup(hub, world, cfg, db, tmp_path / "hub-backup.db",
+                                    dossiers=10)
     for _ in range(15):
         world.receive()
     assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None

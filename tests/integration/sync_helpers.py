@@ -163,6 +163,21 @@ def node_cli(home, *args):
                           capture_output=True, text=True, timeout=120, env=ENV)
 
 
+def synced_then_hub_backup(hub, world, cfg, db, path: Path, *, dossiers: int) -> Path:
+    """Take *dossiers* intakes, sync them, then back the hub up (stopped) to *path*: the
+    province's "yesterday's backup" that fault tests later put back."""
+    from edge_node.domain.clock import now_utc
+    from edge_node.services import sync as sync_service
+
+    for _ in range(dossiers):
+        world.receive()
+    assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None
+    hub.stop()
+    hub.backup(path)
+    hub.start()
+    return path
+
+
 def linked_node(tmp_path, cfg, db):
     """A running hub and an enrolled node; yields ``(hub, world)`` and stops the hub."""
     from tests.integration.lifecycle_helpers import World, vn

@@ -20,7 +20,7 @@ from edge_node.store import settings
 from edge_node.store.db import write_tx
 from sync import protocol
 from tests.faults.proxy import FaultProxy
-from tests.integration.sync_helpers import linked_node
+from tests.integration.sync_helpers import linked_node, synced_then_hub_backup
 
 pytestmark = pytest.mark.usefixtures("hub_backend")
 
@@ -343,12 +343,8 @@ def test_hub_restored_from_an_older_backup_gets_the_file_again(linked, cfg, db, 
     import shutil
 
     hub, world = linked
-    world.receive()
-    assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None
-    hub.stop()
-    backup = tmp_path / "hub-backup.db"
-    hub.backup(backup)
-    hub.start()
+    backup = synced_then_hub_backup(hub, world, cfg, db, tmp_path / "hub-backup.db",
+                                    dossiers=1)
     data = scan(CHUNK_BYTES + 3)
     sha = hashlib.sha256(data).hexdigest()
     attach(db, cfg, world, data)

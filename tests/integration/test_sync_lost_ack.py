@@ -16,7 +16,7 @@ from edge_node.domain.clock import now_utc
 from edge_node.services import sync as sync_service
 from tests.faults.proxy import FaultProxy
 from tests.faults.test_faults import assert_converged, point_node_at
-from tests.integration.sync_helpers import linked_node
+from tests.integration.sync_helpers import linked_node, synced_then_hub_backup
 
 PUSH_PATH = "/api/v1/sync/push"
 RECOVER_PATH = "/api/v1/sync/recover"
@@ -142,13 +142,8 @@ def test_the_answer_of_a_hub_restored_since_is_not_taken_as_the_ack(linked, cfg,
     the question's answer says the hub holds less, so nothing more is marked as sent and
     the node sends again from where the hub stands."""
     hub, world = linked
-    for _ in range(5):
-        world.receive()
-    assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None
-    hub.stop()
-    backup = tmp_path / "hub-backup.db"
-    hub.backup(backup)
-    hub.start()
+    backup = synced_then_hub_backup(hub, world, cfg, db, tmp_path / "hub-backup.db",
+                                    dossiers=5)
     for _ in range(3):
         world.receive()
     assert sync_service.sync_once(db, cfg, now_fn=now_utc).error is None  # lost with the restore
